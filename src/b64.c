@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -10,19 +11,48 @@
 
 #include "b64.h"
 
-static bool b64_char_ok(unsigned char c)
+static bool b64_alpha(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	    c == '+' || c == '/' || c == '=' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	    c == '+' || c == '/';
 }
 
-/* Where the input went wrong, for the error message: a bad character, else the end. */
+static bool b64_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * Where the input goes wrong, for the error message, or len when it does
+ * not: a character outside the alphabet, padding too early in a group,
+ * anything but padding after padding, or (at len) a group left unfinished.
+ * The decoding itself stays with OpenSSL.
+ */
 static size_t first_fault(const char *in, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		if (!b64_char_ok((unsigned char)in[i]))
+	unsigned q = 0;		/* position in the current group of four */
+	bool padding = false;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		if (b64_space(c))
+			continue;
+		if (c == '=') {
+			if (q < 2)
+				return i;
+			padding = true;
+		} else if (!b64_alpha(c) || padding) {
 			return i;
-	return len;
+		}
+		q = (q + 1) % 4;
+		if (q == 0 && padding && i + 1 < len) {
+			/* Only white space may follow the final group. */
+			for (size_t k = i + 1; k < len; k++)
+				if (!b64_space((unsigned char)in[k]))
+					return k;
+		}
+	}
+	return q ? len : SIZE_MAX;
 }
 
 int b64_decode(const char *in, size_t len, uint8_t *out, size_t *outlen, size_t *bad_at)
@@ -31,12 +61,14 @@ int b64_decode(const char *in, size_t len, uint8_t *out, size_t *outlen, size_t 
 	int n = 0, m = 0, rc;
 
 	/*
-	 * EVP stops quietly at '-' (the PEM trailer) and takes other control
-	 * characters as line ends; neither belongs in a key-mgmt value or a body.
+	 * Validate first: EVP stops quietly at '-' (the PEM trailer) and takes
+	 * other control characters as line ends, and it cannot say where input
+	 * went wrong.
 	 */
-	if (len > INT_MAX || first_fault(in, len) != len) {
+	size_t fault = len > INT_MAX ? 0 : first_fault(in, len);
+	if (fault != SIZE_MAX) {
 		if (bad_at)
-			*bad_at = len > INT_MAX ? 0 : first_fault(in, len);
+			*bad_at = fault;
 		return -EBADMSG;
 	}
 	if ((ctx = EVP_ENCODE_CTX_new()) == NULL)

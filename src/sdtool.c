@@ -26,7 +26,9 @@ int sdtool_read(const char *path, uint8_t **bufp, size_t *lenp)
 	uint8_t *buf;
 	size_t len = 0;
 
-	if (path && strcmp(path, "-") != 0 && (f = fopen(path, "rb")) == NULL) {
+	if (path && strcmp(path, "-") == 0)
+		path = NULL;
+	if (path && (f = fopen(path, "rb")) == NULL) {
 		sdtool_err("%s: %s", path, strerror(errno));
 		return SDTOOL_BAD_INPUT;
 	}

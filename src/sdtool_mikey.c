@@ -1,6 +1,7 @@
 /* mcx-sdtool mikey: decode I_MESSAGEs from any SIP set-up, and build test I_MESSAGEs. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -32,6 +33,13 @@ struct found {
 	size_t len;
 };
 
+/* getopt found an unknown option or one without its argument. */
+static int bad_option(const char *cmd, char **argv)
+{
+	sdtool_err("mikey %s: unknown option or missing argument: %s", cmd, argv[optind - 1]);
+	return SDTOOL_USAGE;
+}
+
 /* ---- decode: printing ---- */
 
 static bool printable(struct mikey_view v)
@@ -57,10 +65,10 @@ static void json_idr(struct json *j, const char *key, const struct mikey_msg *m,
 	json_key(j, key);
 	if (!p)
 		json_null(j);
-	else if (idr_is_text(role, p->u.idr.id_type, p->u.idr.data))
-		json_strn(j, (const char *)p->u.idr.data.ptr, p->u.idr.data.len);
-	else
+	else if (role == MIKEY_ROLE_IDRUIDI || role == MIKEY_ROLE_IDRUIDR)
 		json_hex(j, p->u.idr.data.ptr, p->u.idr.data.len);
+	else	/* always a string; octets outside printable ASCII are \u00XX escaped */
+		json_strn(j, (const char *)p->u.idr.data.ptr, p->u.idr.data.len);
 }
 
 static void ts_text(const struct mikey_payload *t, char out[TIME_ISO_LEN])
@@ -426,6 +434,7 @@ static int cmd_decode(int argc, char **argv)
 	int c, rc;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "i:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -444,7 +453,7 @@ static int cmd_decode(int argc, char **argv)
 			puts("usage: mcx-sdtool mikey decode [--input raw|base64|sdp|sip] [--json] [FILE]");
 			return SDTOOL_OK;
 		default:
-			return SDTOOL_USAGE;
+			return bad_option("decode", argv);
 		}
 	}
 	if (argc - optind > 1) {
@@ -460,6 +469,12 @@ static int cmd_decode(int argc, char **argv)
 	if ((arena = malloc(EXTRACT_ARENA_SIZE(len))) == NULL) {
 		free(in);
 		sdtool_err("out of memory");
+		return SDTOOL_BAD_INPUT;
+	}
+	if (len == 0) {
+		sdtool_err("empty input");
+		free(arena);
+		free(in);
 		return SDTOOL_BAD_INPUT;
 	}
 	if (kind == IN_AUTO)
@@ -499,12 +514,21 @@ struct build_opts {
 	enum input_kind output;
 };
 
+/* Decimal, or hexadecimal after 0x; nothing else (no sign, space or octal). */
 static int parse_u64(const char *s, uint64_t max, uint64_t *v)
 {
+	int base = 10;
 	char *end;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!isxdigit((unsigned char)s[0]))
+		return -EINVAL;
 	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || end == s || *end || *s == '-' || x > max)
+	unsigned long long x = strtoull(s, &end, base);
+	if (errno || end == s || *end || x > max)
 		return -EINVAL;
 	*v = x;
 	return 0;
@@ -587,7 +611,7 @@ static int emit(const struct build_opts *o, const uint8_t *msg, size_t len)
 static int build(const struct build_opts *o)
 {
 	static uint8_t sakke_data[MIKEY_SAKKE_SET1_LEN], sig[MIKEY_ECCSI_SIG_LEN];
-	uint8_t uid[2][UID_LEN], msg[2048];
+	uint8_t uid[2][UID_LEN], *msg;
 	struct mikey_payload pl[10];
 	struct mikey_error err;
 	size_t n = 0, len;
@@ -643,11 +667,32 @@ static int build(const struct build_opts *o)
 	pl[n].u.sign.sign_type = MIKEY_SIGN_ECCSI;
 	pl[n++].u.sign.sig = (struct mikey_view){ sig, sizeof(sig) };
 
-	if (mikey_encode(&hdr, pl, n, msg, sizeof(msg), &len, &err) < 0) {
-		sdtool_err("cannot encode: %s at offset %zu", mikey_strerror(err.code), err.offset);
+	/* First pass sizes the message, second writes it. */
+	mikey_encode(&hdr, pl, n, NULL, 0, &len, NULL);
+	if ((msg = malloc(len)) == NULL) {
+		sdtool_err("out of memory");
 		return SDTOOL_BAD_INPUT;
 	}
-	return emit(o, msg, len);
+	if (mikey_encode(&hdr, pl, n, msg, len, &len, &err) < 0) {
+		sdtool_err("cannot encode: %s at offset %zu", mikey_strerror(err.code), err.offset);
+		free(msg);
+		return SDTOOL_BAD_INPUT;
+	}
+	int rc = emit(o, msg, len);
+	free(msg);
+	return rc;
+}
+
+/* Identities also land in SIP headers (--output sip): keep them to one token. */
+static bool identity_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 1024)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f || s[i] == '<' || s[i] == '>')
+			return false;
+	return true;
 }
 
 static int cmd_build(int argc, char **argv)
@@ -678,12 +723,14 @@ static int cmd_build(int argc, char **argv)
 	int c;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case MIKEY_ROLE_IDRI: case MIKEY_ROLE_IDRR:
 		case MIKEY_ROLE_IDRKMSI: case MIKEY_ROLE_IDRKMSR:
-			if (strlen(optarg) == 0 || strlen(optarg) > 1024) {
-				sdtool_err("--%s: 1 to 1024 characters", idr_opt[c]);
+			if (!identity_ok(optarg)) {
+				sdtool_err("--%s: 1 to 1024 printable characters, no spaces, '<' or '>'",
+				    idr_opt[c]);
 				return SDTOOL_USAGE;
 			}
 			o.idr[c] = optarg;
@@ -691,6 +738,11 @@ static int cmd_build(int argc, char **argv)
 		case 't':
 			if (time_parse_iso(optarg, &o.time) < 0) {
 				sdtool_err("--time: '%s' is not YYYY-MM-DDTHH:MM:SSZ", optarg);
+				return SDTOOL_USAGE;
+			}
+			/* What the 32-bit NTP-UTC field can say (RFC 5905 eras 0 and 1). */
+			if (o.time < time_ntp_to_unix(0x80000000u) || o.time > time_ntp_to_unix(0x7fffffffu)) {
+				sdtool_err("--time: '%s' is outside 1968-01-20 to 2104-02-26", optarg);
 				return SDTOOL_USAGE;
 			}
 			break;
@@ -736,7 +788,7 @@ static int cmd_build(int argc, char **argv)
 			     "       [--key-offset S] [--output raw|base64|sdp|sip]");
 			return SDTOOL_OK;
 		default:
-			return SDTOOL_USAGE;
+			return bad_option("build", argv);
 		}
 	}
 	if (optind != argc) {
