@@ -164,6 +164,20 @@ static int scan_sdp(struct ctx *c, const char *sdp, size_t len, unsigned part)
 static int scan(struct ctx *c, struct strv ctype, struct strv cte, const uint8_t *body,
     size_t len, unsigned part, unsigned depth);
 
+/*
+ * Whether what follows "--" boundary ends a delimiter line: "--" (the close
+ * delimiter), or optional white space then the line end (RFC 2046 5.1.1);
+ * a line that merely starts with the boundary is content.
+ */
+static bool delimiter_end(const char *p, const char *end)
+{
+	if (end - p >= 2 && p[0] == '-' && p[1] == '-')
+		return true;
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	return p == end || *p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'));
+}
+
 /* The parts of a multipart body (RFC 2046 5.1), each scanned by its own headers. */
 static int scan_multipart(struct ctx *c, struct strv boundary, const uint8_t *body,
     size_t len, unsigned depth)
@@ -180,7 +194,8 @@ static int scan_multipart(struct ctx *c, struct strv boundary, const uint8_t *bo
 		const char *d = NULL;
 		for (const char *q = p; (size_t)(end - q) >= 2 + boundary.len; q++) {
 			if ((q == b || q[-1] == '\n') && q[0] == '-' && q[1] == '-' &&
-			    memcmp(q + 2, boundary.ptr, boundary.len) == 0) {
+			    memcmp(q + 2, boundary.ptr, boundary.len) == 0 &&
+			    delimiter_end(q + 2 + boundary.len, end)) {
 				d = q;
 				break;
 			}

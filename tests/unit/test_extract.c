@@ -183,6 +183,18 @@ START_TEST(test_multipart)
 	ck_assert_uint_eq(x.res.item[1].offset, strstr(MULTIPART, "REVGRw") - MULTIPART);
 	free(x.arena);
 
+	/* A line that only starts with the boundary is content, not a delimiter. */
+	static const char lookalike[] =
+	    "--b1\r\nContent-Type: application/sdp\r\n\r\n"
+	    "--b1x is not a delimiter\r\na=key-mgmt:mikey QUJD\r\n"
+	    "--b1 \t\r\nContent-Type: application/mikey\r\n\r\nxyz\r\n--b1--";
+	extract("multipart/mixed;boundary=b1", NULL, lookalike, &x);
+	ck_assert_int_eq(x.rc, 0);
+	ck_assert_uint_eq(x.res.n, 2);
+	item_is(&x, 0, EXTRACT_SDP_SESSION, "ABC");
+	item_is(&x, 1, EXTRACT_MIKEY_BODY, "xyz");
+	free(x.arena);
+
 	/* Quoted boundary among other parameters. */
 	extract("multipart/mixed; foo=bar; boundary=\"b1\"", NULL, MULTIPART, &x);
 	ck_assert_int_eq(x.rc, 0);
