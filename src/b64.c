@@ -23,10 +23,10 @@ static bool b64_space(unsigned char c)
 }
 
 /*
- * Where the input goes wrong, for the error message, or len when it does
- * not: a character outside the alphabet, padding too early in a group,
- * anything but padding after padding, or (at len) a group left unfinished.
- * The decoding itself stays with OpenSSL.
+ * Where the input goes wrong, for the error message: a character outside
+ * the alphabet, padding too early in a group, anything but padding after
+ * padding, or (at len) a group left unfinished; SIZE_MAX when it does not.
+ * Only called once OpenSSL has refused the input.
  */
 static size_t first_fault(const char *in, size_t len)
 {
@@ -60,15 +60,9 @@ int b64_decode(const char *in, size_t len, uint8_t *out, size_t *outlen, size_t 
 	EVP_ENCODE_CTX *ctx;
 	int n = 0, m = 0, rc;
 
-	/*
-	 * Validate first: EVP stops quietly at '-' (the PEM trailer) and takes
-	 * other control characters as line ends, and it cannot say where input
-	 * went wrong.
-	 */
-	size_t fault = len > INT_MAX ? 0 : first_fault(in, len);
-	if (fault != SIZE_MAX) {
+	if (len > INT_MAX) {
 		if (bad_at)
-			*bad_at = fault;
+			*bad_at = 0;
 		return -EBADMSG;
 	}
 	if ((ctx = EVP_ENCODE_CTX_new()) == NULL)
@@ -78,9 +72,14 @@ int b64_decode(const char *in, size_t len, uint8_t *out, size_t *outlen, size_t 
 	if (rc >= 0)
 		rc = EVP_DecodeFinal(ctx, out + n, &m);
 	EVP_ENCODE_CTX_free(ctx);
-	if (rc < 0) {
+	/*
+	 * EVP stops quietly at '-' (the PEM trailer), which has no place in a
+	 * key-mgmt value or a body; and it cannot say where input went wrong,
+	 * so first_fault (which agrees with EVP on everything else) does.
+	 */
+	if (rc < 0 || memchr(in, '-', len) != NULL) {
 		if (bad_at)
-			*bad_at = len;
+			*bad_at = first_fault(in, len);
 		return -EBADMSG;
 	}
 	*outlen = (size_t)n + (size_t)m;
