@@ -60,12 +60,19 @@ static enum mikey_err skip_map(struct wire_rd *r, uint8_t map_type, uint8_t coun
 	return r->failed ? MIKEY_E_TRUNCATED : MIKEY_OK;
 }
 
+/* Type(1), 16-bit length and data: the tail most payloads share (mikey_enc.c's put_tlv). */
+static struct mikey_view read_tlv(struct wire_rd *r, uint8_t *type)
+{
+	*type = wire_u8(r);
+	uint16_t n = wire_u16(r);
+	return (struct mikey_view){ wire_bytes(r, n), n };
+}
+
 /* Read one payload (not SIGN) of the given type; returns its next-payload value. */
 static enum mikey_err read_payload(struct wire_rd *r, struct mikey_payload *p,
     uint8_t *next, size_t *bad_at)
 {
 	size_t start = r->pos;
-	uint16_t n;
 
 	*next = wire_u8(r);
 	switch (p->type) {
@@ -92,10 +99,7 @@ static enum mikey_err read_payload(struct wire_rd *r, struct mikey_payload *p,
 		break;
 	case MIKEY_PT_IDR:
 		p->u.idr.role = wire_u8(r);
-		p->u.idr.id_type = wire_u8(r);
-		n = wire_u16(r);
-		p->u.idr.data.ptr = wire_bytes(r, n);
-		p->u.idr.data.len = n;
+		p->u.idr.data = read_tlv(r, &p->u.idr.id_type);
 		if (r->failed)
 			break;
 		if (p->u.idr.role == 0 || p->u.idr.role > MIKEY_ROLE_MAX) {
@@ -108,10 +112,7 @@ static enum mikey_err read_payload(struct wire_rd *r, struct mikey_payload *p,
 		}
 		break;
 	case MIKEY_PT_ID:
-		p->u.id.id_type = wire_u8(r);
-		n = wire_u16(r);
-		p->u.id.data.ptr = wire_bytes(r, n);
-		p->u.id.data.len = n;
+		p->u.id.data = read_tlv(r, &p->u.id.id_type);
 		if (!r->failed && p->u.id.id_type > MIKEY_ID_BYTES) {
 			*bad_at = start + 1;
 			return MIKEY_E_ID_TYPE;
@@ -119,35 +120,23 @@ static enum mikey_err read_payload(struct wire_rd *r, struct mikey_payload *p,
 		break;
 	case MIKEY_PT_SAKKE:
 		p->u.sakke.params = wire_u8(r);
-		p->u.sakke.id_scheme = wire_u8(r);
-		n = wire_u16(r);
-		p->u.sakke.data.ptr = wire_bytes(r, n);
-		p->u.sakke.data.len = n;
+		p->u.sakke.data = read_tlv(r, &p->u.sakke.id_scheme);
 		/* Parameter set 1 fixes the encapsulated data at 273 octets (RFC 6509). */
 		if (!r->failed && p->u.sakke.params == MIKEY_SAKKE_PARAMS_1 &&
-		    n != MIKEY_SAKKE_SET1_LEN) {
+		    p->u.sakke.data.len != MIKEY_SAKKE_SET1_LEN) {
 			*bad_at = start + 3;
 			return MIKEY_E_SAKKE_LEN;
 		}
 		break;
 	case MIKEY_PT_SP:
 		p->u.sp.policy_no = wire_u8(r);
-		p->u.sp.prot_type = wire_u8(r);
-		n = wire_u16(r);
-		p->u.sp.params.ptr = wire_bytes(r, n);
-		p->u.sp.params.len = n;
+		p->u.sp.params = read_tlv(r, &p->u.sp.prot_type);
 		break;
 	case MIKEY_PT_GENEXT:
-		p->u.ext.ext_type = wire_u8(r);
-		n = wire_u16(r);
-		p->u.ext.data.ptr = wire_bytes(r, n);
-		p->u.ext.data.len = n;
+		p->u.ext.data = read_tlv(r, &p->u.ext.ext_type);
 		break;
 	case MIKEY_PT_CERT:
-		p->u.cert.cert_type = wire_u8(r);
-		n = wire_u16(r);
-		p->u.cert.data.ptr = wire_bytes(r, n);
-		p->u.cert.data.len = n;
+		p->u.cert.data = read_tlv(r, &p->u.cert.cert_type);
 		break;
 	default:
 		*bad_at = start;
