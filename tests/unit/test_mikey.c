@@ -13,7 +13,7 @@ static const char KMSI[] = "kms.home.example";
 static const char KMSR[] = "kms.partner.example";
 static uint8_t RAND16[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
 static uint8_t SAKKE[MIKEY_SAKKE_SET1_LEN] = { 0x04 };
-static uint8_t SIG[MIKEY_ECCSI_SIG_LEN];
+static uint8_t SIG[0x1000];	/* room for any SIGN length field */
 
 static struct mikey_view sv(const char *s)
 {
