@@ -66,6 +66,13 @@ static void usage(FILE *out)
 	      "                              [--time TIME] [--csb-id ID] [--rand HEX] [--hide]\n"
 	      "                              [--key-period S] [--key-offset S]\n"
 	      "                              [--output raw|base64|sdp|sip]\n"
+	      "       mcx-sdtool krr build --originator URI --originator-kms URI --initiator URI\n"
+	      "                            --receiver URI --initiator-kms URI --receiver-kms URI\n"
+	      "                            [--accept-initiator-kms URI]... [--accept-receiver-kms URI]...\n"
+	      "                            [--time TIME] [--id ID] [--embed FILE]\n"
+	      "                            [--cert FILE --key FILE]\n"
+	      "       mcx-sdtool krr decode [--json] [FILE]\n"
+	      "       mcx-sdtool krr verify --trust CA.pem [--time TIME] [--json] [FILE]\n"
 	      "       mcx-sdtool --version\n", out);
 }
 
@@ -85,6 +92,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "mikey") == 0)
 		return sdtool_mikey(argc - 1, argv + 1);
+	if (strcmp(argv[1], "krr") == 0)
+		return sdtool_krr(argc - 1, argv + 1);
 	sdtool_err("unknown command '%s'", argv[1]);
 	usage(stderr);
 	return SDTOOL_USAGE;

@@ -20,5 +20,6 @@ void sdtool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sdtool_read(const char *path, uint8_t **buf, size_t *len);
 
 int sdtool_mikey(int argc, char **argv);
+int sdtool_krr(int argc, char **argv);
 
 #endif

@@ -1,0 +1,153 @@
+/* KMS Redirect Response (TS 33.180 5.2.8, D.4): model, XML codec, XML Signature. */
+#ifndef MCX_KRR_H
+#define MCX_KRR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KRR_CONTENT_TYPE	"application/vnd.3gpp.kmsredirectresponse+xml"
+
+/* Bounds checked before and while parsing: a real KRR is a few kB. */
+#define KRR_MAX_DOC		(64 * 1024)	/* octets of XML */
+#define KRR_MAX_DEPTH		4	/* KRRs embedded in one another, the outer one included */
+#define KRR_MAX_LIST		32	/* KMS URIs in one acceptable list */
+#define KRR_MAX_URI		1024	/* octets in one URI */
+#define KRR_MAX_ID		64	/* octets in the Id attribute */
+#define KRR_MAX_SIGNER_URIS	8
+
+/* The six single URIs of a KRR, in document order. */
+enum krr_uri {
+	KRR_ORIGINATOR,		/* who made this KRR */
+	KRR_ORIGINATOR_KMS,	/* its own KMS */
+	KRR_INITIATOR,		/* IDRi / From */
+	KRR_RECEIVER,		/* the lookup target */
+	KRR_INITIATOR_KMS,	/* IDRkmsi used */
+	KRR_RECEIVER_KMS,	/* IDRkmsr used */
+	KRR_URI__COUNT,
+};
+
+/*
+ * The element and attribute names, in one place: the normative schema of
+ * TS 33.180 D.4.4 was not available, so these are ours until aligned with it.
+ */
+struct krr_names {
+	const char *ns, *root, *id, *version, *time;
+	const char *uri[KRR_URI__COUNT];
+	const char *accept_initiator, *accept_receiver, *kms_uri, *embedded;
+	const char *dsig_ns, *signature;
+};
+extern const struct krr_names krr_names;
+
+struct krr_list {
+	char *uri[KRR_MAX_LIST];
+	size_t n;
+};
+
+/* A KRR; every string is owned (krr_free frees them). */
+struct krr {
+	char *id;
+	char *version;
+	int64_t time;			/* Unix seconds, UTC */
+	char *uri[KRR_URI__COUNT];
+	struct krr_list accept_initiator, accept_receiver;
+	struct krr *embedded;		/* the KRR this one replaces, decoded; or NULL */
+	char *embedded_xml;		/* that KRR's element as it stands in the document (NUL-terminated) */
+	bool is_signed;			/* a ds:Signature is present (not that it verifies) */
+};
+
+enum krr_err {
+	KRR_OK = 0,
+	KRR_E_TOO_LARGE,	/* document above KRR_MAX_DOC */
+	KRR_E_XML,		/* not well-formed XML */
+	KRR_E_DTD,		/* a DOCTYPE: no DTDs, no entities */
+	KRR_E_ROOT,		/* root element is not KmsRedirectResponse */
+	KRR_E_NAMESPACE,	/* an element outside the KRR namespace */
+	KRR_E_MISSING,		/* a required element or attribute is absent */
+	KRR_E_DUPLICATE,	/* an element or Id given twice */
+	KRR_E_UNEXPECTED,	/* an element, attribute or text that does not belong there */
+	KRR_E_VALUE,		/* a bad value: time, Id, empty URI */
+	KRR_E_LIMIT,		/* a list, URI, Id or nesting beyond its bound */
+	KRR_E_NOMEM,
+	KRR_E_CRYPTO,		/* key, certificate or library failure while signing */
+	KRR_E_UNSIGNED,		/* verification: no signature */
+	KRR_E_SIGNATURE,	/* verification: the signature does not verify */
+	KRR_E_REFERENCE,	/* verification: the signature does not cover this KRR element */
+	KRR_E_CERTIFICATE,	/* verification: no trusted, valid certificate for the signer */
+	KRR_E__COUNT,
+};
+
+struct krr_error {
+	enum krr_err code;
+	int line;		/* line in the document, 0 when not known */
+	char detail[160];	/* what and where, for people */
+};
+
+const char *krr_strerror(enum krr_err code);
+const char *krr_err_name(enum krr_err code);
+
+/* Library set-up (libxml2, xmlsec, its OpenSSL backend) once per process; 0 or -EIO. */
+int krr_global_init(void);
+void krr_global_cleanup(void);
+
+struct krr *krr_new(void);
+void krr_free(struct krr *k);
+/* Replace *field with a copy of value (NULL clears); 0, -ENOMEM or -E2BIG (over KRR_MAX_URI). */
+int krr_set(char **field, const char *value);
+/* Append a copy; 0, -ENOMEM, -E2BIG (list full or URI too long) or -EINVAL (empty). */
+int krr_list_add(struct krr_list *l, const char *uri);
+
+/*
+ * Decode a KRR document of len octets.  Checks the structure (root,
+ * namespace, required elements in order, no duplicates, limits) and decodes
+ * an embedded KRR the same way; does not verify signatures.  Returns 0 with
+ * *out (free with krr_free), or a negative errno with *err filled.
+ */
+int krr_decode(const char *xml, size_t len, struct krr **out, struct krr_error *err);
+
+/*
+ * Serialize k as a KRR document, unsigned; k->embedded_xml (when set) goes
+ * in EmbeddedKrr as it is.  Returns 0 with a malloc'd, NUL-terminated *xml.
+ */
+int krr_encode(const struct krr *k, char **xml, size_t *len, struct krr_error *err);
+
+/* A signing identity: an ECDSA P-256 key and its X.509 certificate, from PEM. */
+struct krr_signer;
+int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+    struct krr_signer **out, struct krr_error *err);
+void krr_signer_free(struct krr_signer *s);
+
+/* krr_encode, then an enveloped XML Signature per TS 33.180 D.4.2. */
+int krr_encode_signed(const struct krr *k, const struct krr_signer *s, char **xml, size_t *len,
+    struct krr_error *err);
+
+/* Trust anchors (one or more PEM certificates) for verifying KRRs. */
+struct krr_verifier;
+int krr_verifier_new(const char *anchors_pem, size_t len, struct krr_verifier **out,
+    struct krr_error *err);
+void krr_verifier_free(struct krr_verifier *v);
+
+struct krr_verdict {
+	bool valid;			/* signature, reference and chain all hold */
+	struct krr_error why;		/* when not valid */
+	char *signer;			/* subject of the signing certificate (owned), or NULL */
+	char *signer_uris[KRR_MAX_SIGNER_URIS];	/* its URI subjectAltNames (owned) */
+	size_t n_signer_uris;
+	int embedded_valid;		/* -1: nothing embedded; 0: it fails; 1: it verifies */
+	struct krr_error embedded_why;
+};
+
+/*
+ * Verify the signature of a KRR document at time now (Unix seconds; for the
+ * certificate validity period): the document must decode, carry exactly one
+ * signature as a child of its root whose single Reference is the root's own
+ * Id, and be signed by a certificate that chains to an anchor.  An embedded
+ * KRR is verified on its own.  Returns 0 with *out filled (free with
+ * krr_verdict_clear) whatever the verdict, or a negative errno when the
+ * verification could not run.
+ */
+int krr_verify(const struct krr_verifier *v, const char *xml, size_t len, int64_t now,
+    struct krr_verdict *out);
+void krr_verdict_clear(struct krr_verdict *out);
+
+#endif
