@@ -194,6 +194,11 @@ static int embedded_text(struct dec *d, const xmlNode *e, char **xml)
 		return krr_fail(d->err, KRR_E_NOMEM, 0, "cannot copy the embedded KRR");
 	}
 	xmlDocSetRootElement(doc, copy);
+	/* The clone still points at inherited declarations of the source: declare those here. */
+	if (xmlDOMWrapReconcileNamespaces(NULL, copy, 0) != 0) {
+		xmlFreeDoc(doc);
+		return krr_fail(d->err, KRR_E_NOMEM, 0, "cannot copy the embedded KRR");
+	}
 	rc = krr_dump(doc, xml, &len, d->err);
 	xmlFreeDoc(doc);
 	return rc;
