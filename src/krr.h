@@ -116,6 +116,8 @@ struct krr_signer;
 int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
     struct krr_signer **out, struct krr_error *err);
 void krr_signer_free(struct krr_signer *s);
+/* 0 when the signer's certificate is valid at now, else KRR_E_CERTIFICATE (-EPERM). */
+int krr_signer_check_time(const struct krr_signer *s, int64_t now, struct krr_error *err);
 
 /* krr_encode, then an enveloped XML Signature per TS 33.180 D.4.2. */
 int krr_encode_signed(const struct krr *k, const struct krr_signer *s, char **xml, size_t *len,

@@ -22,13 +22,18 @@
 
 struct krr_signer {
 	xmlSecKeyPtr key;	/* the private key with its certificate attached */
+	X509 *cert;		/* the same certificate, for its validity period */
 };
 
 struct krr_verifier {
 	xmlSecKeysMngrPtr mngr;	/* trusted certificates only: no keys by name */
 };
 
-/* xmlsec reports errors through a callback; keep the last one for the verdict. */
+/*
+ * xmlsec reports errors through a callback, innermost first ("certificate
+ * has expired", "data and digest do not match"), then each caller on the
+ * way out: keep the first of each operation for the verdict.
+ */
 static char last_xmlsec_error[160];
 
 static void xmlsec_error(const char *file, int line, const char *func, const char *obj,
@@ -38,9 +43,12 @@ static void xmlsec_error(const char *file, int line, const char *func, const cha
 	(void)line;
 	(void)func;
 	(void)obj;
-	(void)reason;
-	snprintf(last_xmlsec_error, sizeof(last_xmlsec_error), "%s%s%s",
-	    subject ? subject : "", subject && msg ? ": " : "", msg ? msg : "");
+	(void)subject;
+	if (last_xmlsec_error[0])
+		return;
+	const char *why = xmlSecErrorsGetMsg((xmlSecSize)reason);
+	snprintf(last_xmlsec_error, sizeof(last_xmlsec_error), "%s%s%s", why ? why : "",
+	    why && msg && *msg ? ": " : "", msg ? msg : "");
 }
 
 static void errors_quiet(void)
@@ -102,7 +110,26 @@ int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, s
 		krr_signer_free(s);
 		return krr_fail(err, KRR_E_CRYPTO, 0, "xmlsec cannot load the key: %s", last_xmlsec_error);
 	}
+	BIO *b = BIO_new_mem_buf(cert_pem, (int)cert_len);
+	s->cert = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	BIO_free(b);
+	if (!s->cert) {
+		krr_signer_free(s);
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	}
 	*out = s;
+	return 0;
+}
+
+int krr_signer_check_time(const struct krr_signer *s, int64_t now, struct krr_error *err)
+{
+	time_t t = (time_t)now;
+	const ASN1_TIME *nb = X509_get0_notBefore(s->cert), *na = X509_get0_notAfter(s->cert);
+
+	if (X509_cmp_time(nb, &t) > 0)
+		return krr_fail(err, KRR_E_CERTIFICATE, 0, "the signing certificate is not valid yet");
+	if (X509_cmp_time(na, &t) < 0)
+		return krr_fail(err, KRR_E_CERTIFICATE, 0, "the signing certificate has expired");
 	return 0;
 }
 
@@ -112,6 +139,7 @@ void krr_signer_free(struct krr_signer *s)
 		return;
 	if (s->key)
 		xmlSecKeyDestroy(s->key);	/* xmlsec clears key material it frees */
+	X509_free(s->cert);
 	free(s);
 }
 
@@ -299,6 +327,29 @@ static xmlNodePtr root_signature(xmlNodePtr root)
 	return NULL;
 }
 
+/*
+ * Before any crypto: SignedInfo has exactly one Reference, and it names the
+ * root's own Id.  A signature over something else is not this KRR's.
+ */
+static bool reference_is_root(xmlNodePtr sig, const char *id)
+{
+	xmlNodePtr si = NULL, ref = NULL;
+	int refs = 0;
+
+	for (xmlNodePtr c = sig->children; c && !si; c = c->next)
+		if (krr_is(c, krr_names.dsig_ns, "SignedInfo"))
+			si = c;
+	for (xmlNodePtr c = si ? si->children : NULL; c; c = c->next)
+		if (krr_is(c, krr_names.dsig_ns, "Reference") && refs++ == 0)
+			ref = c;
+	if (refs != 1)
+		return false;
+	xmlChar *uri = xmlGetNoNsProp(ref, (const xmlChar *)"URI");
+	bool ok = uri && uri[0] == '#' && strcmp((const char *)uri + 1, id) == 0;
+	xmlFree(uri);
+	return ok;
+}
+
 /* Restrict xmlsec to the D.4.2 profile: same-document reference, these algorithms, X.509 only. */
 static int restrict_profile(xmlSecDSigCtxPtr ctx, int64_t now)
 {
@@ -324,6 +375,9 @@ static int verify_doc(const struct krr_verifier *v, xmlDocPtr doc, const struct 
 
 	if (!sig)
 		return krr_fail(&out->why, KRR_E_UNSIGNED, root->line, "the KRR is not signed");
+	if (!reference_is_root(sig, k->id))
+		return krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
+		    "the signature must have one Reference, to #%s", k->id);
 	if (register_ids(doc, root, &out->why) < 0)
 		return -EPERM;
 	errors_quiet();

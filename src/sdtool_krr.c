@@ -216,6 +216,9 @@ static int cmd_build(int argc, char **argv)
 			report(cert, &err);
 			goto out;
 		}
+		/* Signed anyway (tests need such KRRs), but nobody will accept it. */
+		if (krr_signer_check_time(signer, k->time, &err) < 0)
+			sdtool_err("warning: %s: %s at the KRR's time", cert, err.detail);
 	}
 	if ((signer ? krr_encode_signed(k, signer, &xml, &len, &err) : krr_encode(k, &xml, &len, &err)) < 0) {
 		report(embed ? embed : "krr build", &err);
@@ -468,6 +471,10 @@ int sdtool_krr(int argc, char **argv)
 	if (argc < 2) {
 		sdtool_err("krr needs a subcommand: build, decode or verify");
 		return SDTOOL_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		puts("usage: mcx-sdtool krr build|decode|verify [OPTIONS] (see mcx-sdtool krr SUBCOMMAND --help)");
+		return SDTOOL_OK;
 	}
 	if (strcmp(argv[1], "build") == 0)
 		return cmd_build(argc - 1, argv + 1);
