@@ -123,7 +123,11 @@ int krr_signer_check_time(const struct krr_signer *s, int64_t now, struct krr_er
 int krr_encode_signed(const struct krr *k, const struct krr_signer *s, char **xml, size_t *len,
     struct krr_error *err);
 
-/* Trust anchors (one or more PEM certificates) for verifying KRRs. */
+/*
+ * Trust anchors (one or more PEM certificates) for verifying KRRs: these and
+ * nothing else (no system certificate store).  The verifier also keeps the
+ * last signer chains it verified, so it changes as it is used.
+ */
 struct krr_verifier;
 int krr_verifier_new(const char *anchors_pem, size_t len, struct krr_verifier **out,
     struct krr_error *err);
@@ -143,12 +147,13 @@ struct krr_verdict {
  * Verify the signature of a KRR document at time now (Unix seconds; for the
  * certificate validity period): the document must decode, carry exactly one
  * signature as a child of its root whose single Reference is the root's own
- * Id, and be signed by a certificate that chains to an anchor.  An embedded
+ * Id, and be signed with the key of the first X509Certificate of its KeyInfo,
+ * a P-256 certificate that chains (through the other ones) to an anchor.  An embedded
  * KRR is verified on its own.  Returns 0 with *out filled (free with
  * krr_verdict_clear) whatever the verdict, or a negative errno when the
  * verification could not run.
  */
-int krr_verify(const struct krr_verifier *v, const char *xml, size_t len, int64_t now,
+int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
     struct krr_verdict *out);
 void krr_verdict_clear(struct krr_verdict *out);
 

@@ -2,9 +2,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -16,17 +18,15 @@
 #include <xmlsec/errors.h>
 #include <xmlsec/templates.h>
 #include <xmlsec/xmldsig.h>
-#include <xmlsec/openssl/x509.h>
+#include <xmlsec/openssl/evp.h>
+
+#include "b64.h"
 
 #include "krr_int.h"
 
 struct krr_signer {
 	xmlSecKeyPtr key;	/* the private key with its certificate attached */
 	X509 *cert;		/* the same certificate, for its validity period */
-};
-
-struct krr_verifier {
-	xmlSecKeysMngrPtr mngr;	/* trusted certificates only: no keys by name */
 };
 
 /*
@@ -228,6 +228,43 @@ out:
 
 /* ---- verification ---- */
 
+/*
+ * A signer seen before: its certificate chain (the X509Certificate octets
+ * of the KeyInfo, in order) already verified against the anchors, the window
+ * in which the whole chain is valid, and its public key ready for xmlsec.
+ * Partners sign every KRR with one certificate: decoding and chaining it once
+ * takes most of the cost of a verification away.
+ */
+struct signer_entry {
+	uint8_t *chain;		/* concatenated DER certificates: the cache key */
+	size_t chain_len;
+	int64_t not_before, not_after;
+	xmlSecKeyPtr key;
+	char *subject;
+	char *uris[KRR_MAX_SIGNER_URIS];
+	size_t n_uris;
+};
+
+#define SIGNER_CACHE	16
+#define MAX_KEYINFO_CERTS 4
+
+struct krr_verifier {
+	X509_STORE *anchors;	/* only the configured anchors: no system defaults */
+	struct signer_entry cache[SIGNER_CACHE];
+	size_t next;		/* the slot to reuse next (round robin) */
+};
+
+static void entry_clear(struct signer_entry *e)
+{
+	free(e->chain);
+	if (e->key)
+		xmlSecKeyDestroy(e->key);
+	free(e->subject);
+	for (size_t i = 0; i < e->n_uris; i++)
+		free(e->uris[i]);
+	memset(e, 0, sizeof(*e));
+}
+
 int krr_verifier_new(const char *pem, size_t len, struct krr_verifier **out, struct krr_error *err)
 {
 	struct krr_verifier *v = calloc(1, sizeof(*v));
@@ -235,25 +272,17 @@ int krr_verifier_new(const char *pem, size_t len, struct krr_verifier **out, str
 	X509 *cert;
 	int n = 0, rc = 0;
 
-	errors_quiet();
-	if (!v || !b || (v->mngr = xmlSecKeysMngrCreate()) == NULL ||
-	    xmlSecCryptoAppDefaultKeysMngrInit(v->mngr) < 0) {
+	if (!v || !b || (v->anchors = X509_STORE_new()) == NULL) {
 		rc = krr_fail(err, KRR_E_NOMEM, 0, "cannot set up the trust store");
 		goto out;
 	}
-	/* Every certificate of the bundle is an anchor; xmlsec takes one per call, as DER. */
 	while ((cert = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-		unsigned char *der = NULL;
-		int dlen = i2d_X509(cert, &der);
+		int ok = X509_STORE_add_cert(v->anchors, cert);
 		X509_free(cert);
-		if (dlen <= 0 || xmlSecCryptoAppKeysMngrCertLoadMemory(v->mngr, der, (xmlSecSize)dlen,
-		    xmlSecKeyDataFormatDer, xmlSecKeyDataTypeTrusted) < 0) {
-			OPENSSL_free(der);
-			rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot load trust anchor %d: %s", n + 1,
-			    last_xmlsec_error);
+		if (!ok) {
+			rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot add trust anchor %d", n + 1);
 			goto out;
 		}
-		OPENSSL_free(der);
 		n++;
 	}
 	if (n == 0)
@@ -272,8 +301,9 @@ void krr_verifier_free(struct krr_verifier *v)
 {
 	if (!v)
 		return;
-	if (v->mngr)
-		xmlSecKeysMngrDestroy(v->mngr);
+	for (size_t i = 0; i < SIGNER_CACHE; i++)
+		entry_clear(&v->cache[i]);
+	X509_STORE_free(v->anchors);
 	free(v);
 }
 
@@ -286,8 +316,8 @@ void krr_verdict_clear(struct krr_verdict *out)
 	out->embedded_valid = -1;
 }
 
-/* Subject and URI subjectAltNames of the certificate that signed. */
-static int describe_signer(X509 *cert, struct krr_verdict *out)
+/* Subject (RFC 2253) and URI subjectAltNames of the signing certificate. */
+static int describe_cert(X509 *cert, struct signer_entry *e)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *text;
@@ -298,21 +328,21 @@ static int describe_signer(X509 *cert, struct krr_verdict *out)
 		return -ENOMEM;
 	}
 	n = BIO_get_mem_data(b, &text);
-	out->signer = strndup(text, (size_t)n);
+	e->subject = strndup(text, (size_t)n);
 	BIO_free(b);
-	if (!out->signer)
+	if (!e->subject)
 		return -ENOMEM;
 
 	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; names && i < sk_GENERAL_NAME_num(names); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
-		if (g->type != GEN_URI || out->n_signer_uris == KRR_MAX_SIGNER_URIS)
+		if (g->type != GEN_URI || e->n_uris == KRR_MAX_SIGNER_URIS)
 			continue;
 		const unsigned char *u = ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
 		int ulen = ASN1_STRING_length(g->d.uniformResourceIdentifier);
-		if ((out->signer_uris[out->n_signer_uris] = strndup((const char *)u, (size_t)ulen)) == NULL)
+		if ((e->uris[e->n_uris] = strndup((const char *)u, (size_t)ulen)) == NULL)
 			break;
-		out->n_signer_uris++;
+		e->n_uris++;
 	}
 	GENERAL_NAMES_free(names);
 	return 0;
@@ -327,18 +357,23 @@ static xmlNodePtr root_signature(xmlNodePtr root)
 	return NULL;
 }
 
+static xmlNodePtr dsig_child(xmlNodePtr parent, const char *name)
+{
+	for (xmlNodePtr c = parent ? parent->children : NULL; c; c = c->next)
+		if (krr_is(c, krr_names.dsig_ns, name))
+			return c;
+	return NULL;
+}
+
 /*
  * Before any crypto: SignedInfo has exactly one Reference, and it names the
  * root's own Id.  A signature over something else is not this KRR's.
  */
 static bool reference_is_root(xmlNodePtr sig, const char *id)
 {
-	xmlNodePtr si = NULL, ref = NULL;
+	xmlNodePtr si = dsig_child(sig, "SignedInfo"), ref = NULL;
 	int refs = 0;
 
-	for (xmlNodePtr c = sig->children; c && !si; c = c->next)
-		if (krr_is(c, krr_names.dsig_ns, "SignedInfo"))
-			si = c;
 	for (xmlNodePtr c = si ? si->children : NULL; c; c = c->next)
 		if (krr_is(c, krr_names.dsig_ns, "Reference") && refs++ == 0)
 			ref = c;
@@ -350,26 +385,213 @@ static bool reference_is_root(xmlNodePtr sig, const char *id)
 	return ok;
 }
 
-/* Restrict xmlsec to the D.4.2 profile: same-document reference, these algorithms, X.509 only. */
-static int restrict_profile(xmlSecDSigCtxPtr ctx, int64_t now)
+/*
+ * The certificates of KeyInfo/X509Data, decoded from base64 and
+ * concatenated (leaf first); the signer's key comes from the first.
+ */
+static int keyinfo_chain(xmlNodePtr sig, uint8_t **chain, size_t *len, size_t offs[], size_t *n,
+    struct krr_error *err)
+{
+	xmlNodePtr x509 = dsig_child(dsig_child(sig, "KeyInfo"), "X509Data");
+	uint8_t *buf = NULL;
+	size_t used = 0;
+
+	*n = 0;
+	for (xmlNodePtr c = x509 ? x509->children : NULL; c; c = c->next) {
+		if (!krr_is(c, krr_names.dsig_ns, "X509Certificate"))
+			continue;
+		if (*n == MAX_KEYINFO_CERTS) {
+			free(buf);
+			return krr_fail(err, KRR_E_LIMIT, c->line, "more than %d certificates in KeyInfo",
+			    MAX_KEYINFO_CERTS);
+		}
+		xmlChar *text = xmlNodeGetContent(c);
+		size_t tlen = text ? strlen((const char *)text) : 0, dlen;
+		uint8_t *nb = realloc(buf, used + B64_DECODED_MAX(tlen) + 1);
+		if (!text || !nb) {
+			xmlFree(text);
+			free(nb ? nb : buf);
+			return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		}
+		buf = nb;
+		int rc = b64_decode((const char *)text, tlen, buf + used, &dlen, NULL);
+		xmlFree(text);
+		if (rc < 0 || dlen == 0) {
+			free(buf);
+			return krr_fail(err, KRR_E_CERTIFICATE, c->line, "X509Certificate is not base64");
+		}
+		offs[(*n)++] = used;
+		used += dlen;
+	}
+	if (*n == 0) {
+		free(buf);
+		return krr_fail(err, KRR_E_CERTIFICATE, sig->line,
+		    "no X509Certificate in the signature's KeyInfo");
+	}
+	offs[*n] = used;
+	*chain = buf;
+	*len = used;
+	return 0;
+}
+
+static int64_t asn1_time(const ASN1_TIME *t)
+{
+	struct tm tm;
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * Verify a chain the cache does not hold: leaf and intermediates from
+ * KeyInfo, against the anchors alone, at time now; then keep the result.
+ */
+static struct signer_entry *chain_verify(struct krr_verifier *v, uint8_t *chain, size_t len,
+    const size_t offs[], size_t n, int64_t now, int line, struct krr_error *err)
+{
+	STACK_OF(X509) *untrusted = sk_X509_new_null();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509 *leaf = NULL;
+	struct signer_entry e = { 0 }, *slot = NULL;
+
+	if (!untrusted || !ctx) {
+		krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = chain + offs[i];
+		X509 *c = d2i_X509(NULL, &p, (long)(offs[i + 1] - offs[i]));
+		if (!c || p != chain + offs[i + 1]) {
+			X509_free(c);
+			krr_fail(err, KRR_E_CERTIFICATE, line, "certificate %zu of KeyInfo is not DER X.509", i + 1);
+			goto out;
+		}
+		if (i == 0)
+			leaf = c;
+		else if (!sk_X509_push(untrusted, c)) {
+			X509_free(c);
+			krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+			goto out;
+		}
+	}
+	if (!X509_STORE_CTX_init(ctx, v->anchors, leaf, untrusted)) {
+		krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+	if (X509_verify_cert(ctx) != 1) {
+		krr_fail(err, KRR_E_CERTIFICATE, line, "signer certificate: %s",
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto out;
+	}
+	/* The window in which every certificate of the chain holds. */
+	STACK_OF(X509) *path = X509_STORE_CTX_get0_chain(ctx);
+	e.not_before = INT64_MIN;
+	e.not_after = INT64_MAX;
+	for (int i = 0; i < sk_X509_num(path); i++) {
+		X509 *c = sk_X509_value(path, i);
+		int64_t nb = asn1_time(X509_get0_notBefore(c)), na = asn1_time(X509_get0_notAfter(c));
+		if (nb > e.not_before)
+			e.not_before = nb;
+		if (na < e.not_after)
+			e.not_after = na;
+	}
+	/* D.4.2: ECDSA P-256. */
+	EVP_PKEY *pk = X509_get0_pubkey(leaf);
+	char group[32] = "";
+	if (!pk || !EVP_PKEY_is_a(pk, "EC") ||
+	    !EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group), NULL) ||
+	    strcmp(group, "prime256v1") != 0) {
+		krr_fail(err, KRR_E_CERTIFICATE, line, "the signer's key is not ECDSA P-256");
+		goto out;
+	}
+	xmlSecKeyDataPtr kd = EVP_PKEY_up_ref(pk) ? xmlSecOpenSSLEvpKeyAdopt(pk) : NULL;
+	if (!kd || (e.key = xmlSecKeyCreate()) == NULL || xmlSecKeySetValue(e.key, kd) < 0) {
+		if (kd && !e.key)
+			xmlSecKeyDataDestroy(kd);
+		krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	if (describe_cert(leaf, &e) < 0) {
+		krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	e.chain = chain;
+	e.chain_len = len;
+	chain = NULL;
+	slot = &v->cache[v->next];
+	v->next = (v->next + 1) % SIGNER_CACHE;
+	entry_clear(slot);
+	*slot = e;
+	memset(&e, 0, sizeof(e));
+out:
+	entry_clear(&e);
+	free(chain);
+	X509_free(leaf);
+	sk_X509_pop_free(untrusted, X509_free);
+	X509_STORE_CTX_free(ctx);
+	return slot;
+}
+
+/* The signer: from the cache when its chain was verified before and still holds at now. */
+static struct signer_entry *signer_of(struct krr_verifier *v, xmlNodePtr sig, int64_t now,
+    struct krr_error *err)
+{
+	size_t offs[MAX_KEYINFO_CERTS + 1], n = 0, len = 0;
+	uint8_t *chain = NULL;
+
+	if (keyinfo_chain(sig, &chain, &len, offs, &n, err) < 0)
+		return NULL;
+	for (size_t i = 0; i < SIGNER_CACHE; i++) {
+		struct signer_entry *e = &v->cache[i];
+		if (e->chain && e->chain_len == len && memcmp(e->chain, chain, len) == 0) {
+			free(chain);
+			if (now < e->not_before || now > e->not_after) {
+				krr_fail(err, KRR_E_CERTIFICATE, sig->line,
+				    "signer certificate: %s", now < e->not_before
+				    ? "certificate is not yet valid" : "certificate has expired");
+				return NULL;
+			}
+			return e;
+		}
+	}
+	return chain_verify(v, chain, len, offs, n, now, sig->line, err);
+}
+
+/*
+ * Restrict xmlsec to the D.4.2 profile: a same-document reference and these
+ * algorithms only.  The key is given, so xmlsec reads no KeyInfo itself.
+ */
+static int restrict_profile(xmlSecDSigCtxPtr ctx)
 {
 	ctx->enabledReferenceUris = xmlSecTransformUriTypeSameDocument;
-	ctx->keyInfoReadCtx.certsVerificationTime = (time_t)now;
 	if (xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformInclC14NId) < 0 ||
 	    xmlSecDSigCtxEnableSignatureTransform(ctx, xmlSecTransformEcdsaSha256Id) < 0 ||
 	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformEnvelopedId) < 0 ||
 	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformInclC14NId) < 0 ||
-	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id) < 0 ||
-	    xmlSecPtrListAdd(&ctx->keyInfoReadCtx.enabledKeyData, (void *)xmlSecKeyDataX509Id) < 0)
+	    xmlSecDSigCtxEnableReferenceTransform(ctx, xmlSecTransformSha256Id) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
+static int copy_signer(const struct signer_entry *e, struct krr_verdict *out)
+{
+	if ((out->signer = strdup(e->subject)) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < e->n_uris; i++) {
+		if ((out->signer_uris[i] = strdup(e->uris[i])) == NULL)
+			return -ENOMEM;
+		out->n_signer_uris++;
+	}
+	return 0;
+}
+
 /* Verify one document; the embedded KRR, if any, is left to the caller. */
-static int verify_doc(const struct krr_verifier *v, xmlDocPtr doc, const struct krr *k,
+static int verify_doc(struct krr_verifier *v, xmlDocPtr doc, const struct krr *k,
     int64_t now, struct krr_verdict *out)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc), sig = root_signature(root);
+	struct signer_entry *signer;
 	xmlSecDSigCtxPtr ctx;
 	int rc;
 
@@ -378,48 +600,42 @@ static int verify_doc(const struct krr_verifier *v, xmlDocPtr doc, const struct 
 	if (!reference_is_root(sig, k->id))
 		return krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
 		    "the signature must have one Reference, to #%s", k->id);
+	if ((signer = signer_of(v, sig, now, &out->why)) == NULL)
+		return out->why.code == KRR_E_NOMEM ? -ENOMEM : -EPERM;
 	if (register_ids(doc, root, &out->why) < 0)
 		return -EPERM;
 	errors_quiet();
-	if ((ctx = xmlSecDSigCtxCreate(v->mngr)) == NULL || restrict_profile(ctx, now) < 0) {
+	if ((ctx = xmlSecDSigCtxCreate(NULL)) == NULL || restrict_profile(ctx) < 0) {
 		if (ctx)
 			xmlSecDSigCtxDestroy(ctx);
 		return -ENOMEM;
 	}
+	ctx->signKey = signer->key;	/* lent, as in signing */
 	rc = xmlSecDSigCtxVerify(ctx, sig);
+	ctx->signKey = NULL;
 	if (rc < 0 || ctx->status != xmlSecDSigStatusSucceeded) {
-		/* Without a key, no certificate chained to an anchor at that time. */
-		bool no_key = ctx->signKey == NULL;
-		krr_fail(&out->why, no_key ? KRR_E_CERTIFICATE : KRR_E_SIGNATURE, sig->line, "%s",
-		    last_xmlsec_error[0] ? last_xmlsec_error
-					 : no_key ? "no trusted certificate" : "digest or signature mismatch");
+		krr_fail(&out->why, KRR_E_SIGNATURE, sig->line, "%s",
+		    last_xmlsec_error[0] ? last_xmlsec_error : "digest or signature mismatch");
 		xmlSecDSigCtxDestroy(ctx);
 		return -EPERM;
 	}
-	/* No wrapping: one Reference, and it names this very element. */
-	char want[KRR_MAX_ID + 2];
-	snprintf(want, sizeof(want), "#%s", k->id);
+	/* No wrapping, again after the fact: one Reference, resolving to this very element. */
 	xmlSecDSigReferenceCtxPtr ref = xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1
 	    ? xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0) : NULL;
-	if (!ref || !ref->uri || strcmp((const char *)ref->uri, want) != 0 ||
-	    xmlGetID(doc, (const xmlChar *)k->id) == NULL ||
-	    xmlGetID(doc, (const xmlChar *)k->id)->parent != root) {
-		krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
-		    "the signature must have one Reference, to %s", want);
-		xmlSecDSigCtxDestroy(ctx);
-		return -EPERM;
-	}
-	X509 *cert = xmlSecOpenSSLKeyDataX509GetKeyCert(
-	    xmlSecKeyGetData(ctx->signKey, xmlSecOpenSSLKeyDataX509Id));
-	rc = cert ? describe_signer(cert, out) : 0;
+	xmlAttrPtr id = xmlGetID(doc, (const xmlChar *)k->id);
+	bool bound = ref && ref->uri && ref->uri[0] == '#' &&
+	    strcmp((const char *)ref->uri + 1, k->id) == 0 && id && id->parent == root;
 	xmlSecDSigCtxDestroy(ctx);
-	if (rc < 0)
-		return rc;
+	if (!bound)
+		return krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
+		    "the signature must have one Reference, to #%s", k->id);
+	if (copy_signer(signer, out) < 0)
+		return -ENOMEM;
 	out->valid = true;
 	return 0;
 }
 
-int krr_verify(const struct krr_verifier *v, const char *xml, size_t len, int64_t now,
+int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
     struct krr_verdict *out)
 {
 	struct krr *k = NULL;

@@ -417,7 +417,7 @@ static char *signed_doc(const char *id, const char *embedded_xml)
 	return out;
 }
 
-static void verdict_is(const struct krr_verifier *v, const char *xml, int64_t now, bool valid,
+static void verdict_is(struct krr_verifier *v, const char *xml, int64_t now, bool valid,
     enum krr_err why)
 {
 	struct krr_verdict vd;
@@ -452,10 +452,20 @@ START_TEST(test_sign_verify)
 	verdict_is(v, xml, now + 20 * 86400, false, KRR_E_CERTIFICATE);
 	verdict_is(v, xml, now - 365 * 86400, false, KRR_E_CERTIFICATE);
 
-	/* Another CA does not vouch for it. */
+	/* Another CA does not vouch for it, whatever OpenSSL's default store would say. */
+	char path[300];
+	snprintf(path, sizeof(path), "%s/ca.pem", keydir);
+	setenv("SSL_CERT_FILE", path, 1);
 	struct krr_verifier *other = verifier("other.pem");
 	verdict_is(other, xml, now, false, KRR_E_CERTIFICATE);
 	krr_verifier_free(other);
+	unsetenv("SSL_CERT_FILE");
+
+	/* Verified twice: the second time from the signer cache, same verdict. */
+	ck_assert_int_eq(krr_verify(v, xml, strlen(xml), now, &vd), 0);
+	ck_assert(vd.valid);
+	ck_assert_str_eq(vd.signer, "CN=unit signer");
+	krr_verdict_clear(&vd);
 
 	/* One changed character anywhere in the content. */
 	char *tampered = replace(xml, "kms.wrong.example", "kms.wrong.exampla");
