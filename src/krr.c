@@ -202,7 +202,7 @@ int krr_dump(xmlDocPtr doc, char **xml, size_t *len, struct krr_error *err)
 	xmlChar *buf = NULL;
 	int n = 0;
 
-	xmlDocDumpMemoryEnc(doc, &buf, &n, "UTF-8");
+	xmlDocDumpFormatMemoryEnc(doc, &buf, &n, NULL, 0);	/* UTF-8, no conversion pass */
 	if (!buf || n <= 0)
 		return krr_fail(err, KRR_E_NOMEM, 0, "cannot serialize");
 	/* Hand out malloc memory, whatever allocator libxml2 was built with. */
