@@ -1,4 +1,4 @@
-/* KRR XML Signature (TS 33.180 D.4.2) with xmlsec: sign, and verify against trust anchors. */
+/* KRR XML Signature (TS 33.180 D.4.2): sign into xmlsec's template, verify with xmlsec against trust anchors. */
 #include "config.h"
 
 #include <errno.h>
@@ -68,31 +68,13 @@ static void errors_quiet(void)
 
 /* ---- signing ---- */
 
-/* ECDSA on P-256 (TS 33.180 D.4.2), and the key must be the certificate's. */
-static int check_key_and_cert(const char *cert_pem, size_t cert_len, const char *key_pem,
-    size_t key_len, struct krr_error *err)
+/* Whether a key is ECDSA on P-256, the only one TS 33.180 D.4.2 names. */
+static bool is_p256(EVP_PKEY *key)
 {
-	BIO *cb = BIO_new_mem_buf(cert_pem, (int)cert_len), *kb = BIO_new_mem_buf(key_pem, (int)key_len);
-	X509 *cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-	EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
 	char group[32] = "";
-	int rc = 0;
-
-	if (!cert)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the certificate (PEM)");
-	else if (!key)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
-	else if (!EVP_PKEY_is_a(key, "EC") ||
-	    !EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), NULL) ||
-	    strcmp(group, "prime256v1") != 0)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
-	else if (X509_check_private_key(cert, key) != 1)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	BIO_free(kb);
-	BIO_free(cb);
-	return rc;
+	return key && EVP_PKEY_is_a(key, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof(group), NULL) &&
+	    strcmp(group, "prime256v1") == 0;
 }
 
 int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
@@ -101,25 +83,29 @@ int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, s
 	struct krr_signer *s;
 	unsigned char *der = NULL;
 	BIO *cb = NULL, *kb = NULL;
-	int rc, dlen;
+	int rc = 0, dlen;
 
 	if (cert_len > INT32_MAX || key_len > INT32_MAX)
 		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
-	if ((rc = check_key_and_cert(cert_pem, cert_len, key_pem, key_len, err)) < 0)
-		return rc;
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-	cb = BIO_new_mem_buf(cert_pem, (int)cert_len);
-	kb = BIO_new_mem_buf(key_pem, (int)key_len);
-	s->cert = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-	s->key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
-	dlen = s->cert ? i2d_X509(s->cert, &der) : -1;
-	if (!s->key || dlen <= 0 || (s->cert_b64 = malloc(B64_ENCODED_LEN((size_t)dlen) + 1)) == NULL) {
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (cb = BIO_new_mem_buf(cert_pem, (int)cert_len)) == NULL ||
+	    (kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL) {
 		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 		goto out;
 	}
-	b64_encode(der, (size_t)dlen, s->cert_b64);
-	rc = 0;
+	if ((s->cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL)
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the certificate (PEM)");
+	else if ((s->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
+	else if (!is_p256(s->key))
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
+	else if (X509_check_private_key(s->cert, s->key) != 1)
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
+	else if ((dlen = i2d_X509(s->cert, &der)) <= 0 ||
+	    (s->cert_b64 = malloc(B64_ENCODED_LEN((size_t)dlen) + 1)) == NULL)
+		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	else
+		b64_encode(der, (size_t)dlen, s->cert_b64);
 out:
 	OPENSSL_free(der);
 	BIO_free(kb);
@@ -614,10 +600,7 @@ static struct signer_entry *chain_verify(struct krr_verifier *v, uint8_t *chain,
 	}
 	/* D.4.2: ECDSA P-256. */
 	EVP_PKEY *pk = X509_get0_pubkey(leaf);
-	char group[32] = "";
-	if (!pk || !EVP_PKEY_is_a(pk, "EC") ||
-	    !EVP_PKEY_get_utf8_string_param(pk, "group", group, sizeof(group), NULL) ||
-	    strcmp(group, "prime256v1") != 0) {
+	if (!is_p256(pk)) {
 		krr_fail(err, KRR_E_CERTIFICATE, line, "the signer's key is not ECDSA P-256");
 		goto out;
 	}
