@@ -117,10 +117,7 @@ void krr_global_cleanup(void)
 
 struct krr *krr_new(void)
 {
-	struct krr *k = calloc(1, sizeof(*k));
-	if (k)
-		k->time = 0;
-	return k;
+	return calloc(1, sizeof(struct krr));
 }
 
 static void list_clear(struct krr_list *l)

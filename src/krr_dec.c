@@ -159,8 +159,8 @@ static int decode_list(struct dec *d, const xmlNode *e, struct krr_list *l)
 		if (ignorable(c))
 			continue;
 		if (!krr_is(c, krr_names.ns, krr_names.kms_uri))
-			return krr_fail(d->err, c->type == XML_ELEMENT_NODE ? KRR_E_UNEXPECTED : KRR_E_UNEXPECTED,
-			    c->line, "%s may hold only %s", e->name, krr_names.kms_uri);
+			return krr_fail(d->err, KRR_E_UNEXPECTED, c->line, "%s may hold only %s",
+			    e->name, krr_names.kms_uri);
 		if (l->n == KRR_MAX_LIST)
 			return krr_fail(d->err, KRR_E_LIMIT, c->line, "more than %d KMS URIs in %s",
 			    KRR_MAX_LIST, e->name);
