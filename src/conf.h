@@ -1,0 +1,103 @@
+/* mcx-sdproxy.conf: the configuration model and its loader (libconfig stays inside conf.c). */
+#ifndef MCX_CONF_H
+#define MCX_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_server_role { CONF_PRIMARY, CONF_PARTNER };
+enum conf_kms_role { CONF_KMS_HOME, CONF_KMS_EXTERNAL };
+enum conf_action { CONF_FORWARD, CONF_REJECT };
+enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
+
+/* A list of owned strings. */
+struct conf_strings {
+	char **v;
+	size_t n;
+};
+
+/* One known security domain (kms = ( ... )). */
+struct conf_kms {
+	char *uri;
+	enum conf_kms_role role;
+	int64_t valid_from;	/* Unix seconds; INT64_MIN when not given */
+	int64_t valid_to;	/* INT64_MAX when not given */
+	bool revoked;
+	int line;		/* where it is in the file */
+};
+
+/* One security domain of a lookup entry: its KMS and the external KMSs it permits. */
+struct conf_domain {
+	char *kms;
+	struct conf_strings external;
+	int line;
+};
+
+/* One lookup table row: a user URI, exact or with '*' wildcards. */
+struct conf_lookup_entry {
+	char *user;
+	struct conf_domain *domains;
+	size_t n_domains;
+	int line;
+};
+
+/*
+ * The whole configuration; every string owned (conf_free).  Paths are
+ * already resolved against the configuration file's folder.
+ */
+struct conf {
+	char *path;			/* the file it was loaded from */
+	struct {
+		enum conf_server_role role;		/* default: primary */
+		char *uri;				/* required: KRR OriginatorUri */
+		char *kms_uri;				/* required: KRR OriginatorKmsUri */
+		struct conf_strings listen;		/* default: sip:127.0.0.1:5060;transport=udp */
+		char *next_hop;				/* optional */
+	} server;
+	struct conf_kms *kms;
+	size_t n_kms;
+	char *kms_certificates;		/* optional folder of KmsCertificate XML files */
+	struct {
+		char *backend;			/* "table" (the only one today) */
+		struct conf_lookup_entry *entries;
+		size_t n_entries;
+	} lookup;
+	struct {
+		enum conf_action on_missing_mikey;	/* default: forward */
+		enum conf_action on_malformed_mikey;	/* default: reject */
+		enum conf_action on_unknown_target;	/* default: forward */
+		bool verify_imessage;			/* default: false */
+		struct conf_strings deny_initiator_kms;
+		struct conf_strings deny_receiver_kms;
+	} policy;
+	struct {
+		char *certificate;		/* optional: no signing without it */
+		char *private_key;		/* required with certificate */
+		char *trust_anchors;		/* optional */
+		bool require_signed;		/* default: false */
+	} krr;
+	struct {
+		enum conf_log_level level;	/* default: info */
+		char *audit;			/* optional audit log path */
+	} log;
+};
+
+/* Problems found while loading, each "file:line: message", in file order. */
+struct conf_diags {
+	char **msg;
+	size_t n;
+};
+
+/*
+ * Load and check path in three passes: syntax (libconfig), typed extraction
+ * with defaults, semantic checks.  Every problem found goes to *diags (the
+ * caller frees it with conf_diags_clear, whatever the result).  Returns 0
+ * with *out (free with conf_free) when there is none, -EINVAL when there
+ * are, -ENOMEM.
+ */
+int conf_load(const char *path, struct conf **out, struct conf_diags *diags);
+void conf_free(struct conf *c);
+void conf_diags_clear(struct conf_diags *d);
+
+#endif

@@ -1,0 +1,105 @@
+/* Security-domain lookup (TR 33.880 7.2.1.3.4): which domains support a user, behind one backend interface. */
+#ifndef MCX_LOOKUP_H
+#define MCX_LOOKUP_H
+
+#include <stddef.h>
+
+struct conf;
+
+#define LOOKUP_MAX_DOMAINS	16
+#define LOOKUP_MAX_EXTERNAL	32
+
+/* One security domain of the answer: views into the backend's data, valid until it is freed. */
+struct lookup_domain {
+	const char *kms;			/* the KMS URI rooting the domain */
+	const char *external[LOOKUP_MAX_EXTERNAL];	/* external KMSs it permits */
+	size_t n_external;
+};
+
+/*
+ * The answer for one user.  Only the first n domains (and in each the first
+ * n_external externals) are set; every pointer is a view into the backend's
+ * own copy, valid until lookup_close, whatever happens to the struct conf.
+ */
+struct lookup_result {
+	struct lookup_domain domain[LOOKUP_MAX_DOMAINS];	/* in configured order */
+	size_t n;
+	const char *matched;	/* the entry that matched (its user pattern), for logs and audit */
+	int line;		/* and where it is configured (0 when not from a file) */
+};
+
+/* Three distinct answers: the caller must not take a failure for "not found". */
+enum lookup_status {
+	LOOKUP_FOUND,
+	LOOKUP_NOT_FOUND,
+	LOOKUP_FAILED,		/* the backend could not answer (a central service down, say) */
+};
+
+/*
+ * A backend: the table of the configuration today, a centralised service
+ * later.  find() must not block for long: the daemon calls it per request.
+ *
+ * open() copies what it needs from c (the caller may free c right after)
+ * and returns 0 with *state, or a negative errno with a message in err.
+ * find() gets a non-empty user and writes res only when it returns
+ * LOOKUP_FOUND.  close(NULL) is a no-op.
+ */
+struct lookup_ops {
+	const char *name;
+	int (*open)(const struct conf *c, void **state, char *err, size_t errlen);
+	enum lookup_status (*find)(void *state, const char *user, struct lookup_result *res);
+	void (*close)(void *state);
+};
+
+struct lookup;
+
+/*
+ * Open the backend named by conf->lookup.backend (only "table" today).
+ * Returns 0 with *out (free with lookup_close), or with a one-line message
+ * in err (when err is not NULL): -ENOENT for an unknown backend name,
+ * -EINVAL for a missing backend name or an entry the backend cannot hold
+ * (the message names the entry's file:line, e.g. more than
+ * LOOKUP_MAX_DOMAINS domains or LOOKUP_MAX_EXTERNAL externals in one
+ * domain), -ENOMEM.  *out is left untouched on failure.  The lookup keeps
+ * its own copy of what it needs: c may be freed or reloaded independently.
+ */
+int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t errlen);
+
+/*
+ * Which security domains support user.  LOOKUP_FOUND fills *res (views
+ * valid until lookup_close); LOOKUP_NOT_FOUND when no entry matches;
+ * LOOKUP_FAILED for a NULL or empty user, a NULL l or res, or when the
+ * backend cannot answer.  *res is written only on LOOKUP_FOUND.  It reads
+ * l without changing it, so concurrent calls on one lookup are safe.
+ *
+ * The table backend: the most specific entry wins.
+ *   1. An exact entry (no '*') equal to user wins over any wildcard entry.
+ *   2. Among the wildcard entries that match, the one with the most literal
+ *      (non-'*') characters wins: "sip:dispatch-*@home.example" (26) beats
+ *      "sip:*@home.example" (16), which beats "*" (0).
+ *   3. A tie (two exact entries for one user, or wildcard entries with as
+ *      many literal characters) goes to the entry that comes first in the
+ *      configuration.
+ * An exact hit is one hash probe; otherwise the wildcard entries are tried
+ * most specific first and the first match is the answer.
+ */
+enum lookup_status lookup_find(struct lookup *l, const char *user, struct lookup_result *res);
+
+/* Free l and everything it owns; NULL is a no-op. */
+void lookup_close(struct lookup *l);
+
+/*
+ * Whether user matches pattern: 1 or 0 (0 as well when either is NULL).
+ * The pattern is exact, or has '*' wildcards each matching any run of
+ * characters, the empty run included ("sip:*@partner.example",
+ * "sip:dispatch-*@home.example", "*"); consecutive stars act as one.
+ * There is no escape: a '*' in a pattern is always a wildcard.
+ * Case-sensitive, as URIs are compared here (no normalisation).
+ * Iterative: time O(strlen(pattern) * strlen(user)) at worst, no recursion
+ * and no exponential backtracking, so a hostile user string is harmless.
+ */
+int lookup_match(const char *pattern, const char *user);
+
+extern const struct lookup_ops lookup_table_ops;
+
+#endif
