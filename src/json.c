@@ -180,6 +180,15 @@ void json_null(struct json *j)
 	put(j, "null", 4);
 }
 
+void json_raw(struct json *j, const char *text)
+{
+	sep(j);
+	if (text)
+		put(j, text, strlen(text));
+	else
+		put(j, "null", 4);
+}
+
 void json_kstr(struct json *j, const char *k, const char *s) { json_key(j, k); json_str(j, s); }
 void json_kstrn(struct json *j, const char *k, const char *s, size_t n) { json_key(j, k); json_strn(j, s, n); }
 void json_khex(struct json *j, const char *k, const uint8_t *p, size_t n) { json_key(j, k); json_hex(j, p, n); }

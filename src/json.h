@@ -36,6 +36,8 @@ void json_int(struct json *j, int64_t v);
 void json_uint(struct json *j, uint64_t v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
+/* A value that is already JSON text (from this writer); NULL writes null. */
+void json_raw(struct json *j, const char *text);
 
 /* key + value shorthands. */
 void json_kstr(struct json *j, const char *key, const char *s);

@@ -73,6 +73,8 @@ static void usage(FILE *out)
 	      "                            [--cert FILE --key FILE]\n"
 	      "       mcx-sdtool krr decode [--json] [FILE]\n"
 	      "       mcx-sdtool krr verify --trust CA.pem [--time TIME] [--json] [FILE]\n"
+	      "       mcx-sdtool lookup -c FILE [--time TIME] [--json] USER\n"
+	      "       mcx-sdtool decide -c FILE [--time TIME] [--json] [SIPMSG]\n"
 	      "       mcx-sdtool --version\n", out);
 }
 
@@ -94,6 +96,10 @@ int main(int argc, char **argv)
 		return sdtool_mikey(argc - 1, argv + 1);
 	if (strcmp(argv[1], "krr") == 0)
 		return sdtool_krr(argc - 1, argv + 1);
+	if (strcmp(argv[1], "lookup") == 0)
+		return sdtool_lookup(argc - 1, argv + 1);
+	if (strcmp(argv[1], "decide") == 0)
+		return sdtool_decide(argc - 1, argv + 1);
 	sdtool_err("unknown command '%s'", argv[1]);
 	usage(stderr);
 	return SDTOOL_USAGE;

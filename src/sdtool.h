@@ -21,5 +21,7 @@ int sdtool_read(const char *path, uint8_t **buf, size_t *len);
 
 int sdtool_mikey(int argc, char **argv);
 int sdtool_krr(int argc, char **argv);
+int sdtool_lookup(int argc, char **argv);
+int sdtool_decide(int argc, char **argv);
 
 #endif

@@ -124,6 +124,48 @@ bool sipmsg_header(struct strv block, const char *name, char compact, struct str
 	return false;
 }
 
+static bool copy_out(const char *p, size_t n, char *out, size_t cap)
+{
+	struct strv v = trim(p, n);
+	if (v.len == 0 || v.len >= cap)
+		return false;
+	memcpy(out, v.ptr, v.len);
+	out[v.len] = '\0';
+	return true;
+}
+
+bool sipmsg_uri(struct strv value, char *out, size_t cap)
+{
+	const char *lt = memchr(value.ptr, '<', value.len);
+	if (lt) {
+		const char *gt = memchr(lt, '>', value.len - (size_t)(lt - value.ptr));
+		return gt && copy_out(lt + 1, (size_t)(gt - lt - 1), out, cap);
+	}
+	/* addr-spec: header parameters (;tag=...) follow the URI. */
+	const char *semi = memchr(value.ptr, ';', value.len);
+	return copy_out(value.ptr, semi ? (size_t)(semi - value.ptr) : value.len, out, cap);
+}
+
+bool sipmsg_request_uri(const struct sipmsg *m, char *out, size_t cap)
+{
+	const char *sp1 = memchr(m->start_line.ptr, ' ', m->start_line.len);
+	if (!m->is_request || !sp1)
+		return false;
+	size_t rest = m->start_line.len - (size_t)(sp1 + 1 - m->start_line.ptr);
+	const char *sp2 = memchr(sp1 + 1, ' ', rest);
+	return sp2 && copy_out(sp1 + 1, (size_t)(sp2 - sp1 - 1), out, cap);
+}
+
+int sipmsg_status(const struct sipmsg *m)
+{
+	if (m->is_request || m->start_line.len < 11)
+		return 0;
+	const char *p = m->start_line.ptr + 8;
+	if (p[0] < '1' || p[0] > '6' || p[1] < '0' || p[1] > '9' || p[2] < '0' || p[2] > '9')
+		return 0;
+	return (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+}
+
 const char *sipmsg_strerror(enum sipmsg_err err)
 {
 	switch (err) {

@@ -49,6 +49,19 @@ bool sipmsg_header(struct strv block, const char *name, char compact, struct str
 /* Whether text looks like the start of a SIP message (request or status line). */
 bool sipmsg_looks_like_sip(const char *buf, size_t len);
 
+/*
+ * The URI of a From/To/Contact-style value (name-addr or addr-spec, RFC 3261
+ * 20.10): what is inside <...>, else the value up to its first ';'.  Copies
+ * it NUL-terminated into out; false when empty or longer than cap - 1.
+ */
+bool sipmsg_uri(struct strv value, char *out, size_t cap);
+
+/* The Request-URI of a request's start line, as sipmsg_uri. */
+bool sipmsg_request_uri(const struct sipmsg *m, char *out, size_t cap);
+
+/* The status code of a response's start line, or 0. */
+int sipmsg_status(const struct sipmsg *m);
+
 const char *sipmsg_strerror(enum sipmsg_err err);
 
 #endif

@@ -341,6 +341,38 @@ START_TEST(test_sipmsg_response_and_errors)
 }
 END_TEST
 
+START_TEST(test_sipmsg_uris)
+{
+	static const char msg[] =
+	    "INVITE sip:bob@partner.example;user=phone SIP/2.0\r\n"
+	    "From: \"Alice\" <sip:alice@home.example>;tag=1\r\n"
+	    "To: sip:bob@partner.example;tag=2\r\n"
+	    "Contact: <sip:a@127.0.0.1:5062;transport=udp>\r\n"
+	    "Call-ID: x\r\n\r\n";
+	struct sipmsg m;
+	struct strv v;
+	char uri[64];
+
+	ck_assert_int_eq(sipmsg_parse(msg, strlen(msg), &m, NULL, NULL), 0);
+	ck_assert(sipmsg_request_uri(&m, uri, sizeof(uri)));
+	ck_assert_str_eq(uri, "sip:bob@partner.example;user=phone");
+	ck_assert_int_eq(sipmsg_status(&m), 0);
+	ck_assert(sipmsg_header(m.headers, "From", 'f', &v) && sipmsg_uri(v, uri, sizeof(uri)));
+	ck_assert_str_eq(uri, "sip:alice@home.example");
+	ck_assert(sipmsg_header(m.headers, "To", 't', &v) && sipmsg_uri(v, uri, sizeof(uri)));
+	ck_assert_str_eq(uri, "sip:bob@partner.example");
+	ck_assert(sipmsg_header(m.headers, "Contact", 'm', &v) && sipmsg_uri(v, uri, sizeof(uri)));
+	ck_assert_str_eq(uri, "sip:a@127.0.0.1:5062;transport=udp");
+	ck_assert(!sipmsg_uri((struct strv){ "<sip:unterminated", 17 }, uri, sizeof(uri)));
+	ck_assert(!sipmsg_uri((struct strv){ "<>", 2 }, uri, sizeof(uri)));
+	ck_assert(!sipmsg_uri((struct strv){ "sip:toolongforthebuffer@example", 31 }, uri, 8));
+
+	ck_assert_int_eq(sipmsg_parse("SIP/2.0 488 Not Acceptable Here\r\n\r\n", 36, &m, NULL, NULL), 0);
+	ck_assert_int_eq(sipmsg_status(&m), 488);
+	ck_assert(!sipmsg_request_uri(&m, uri, sizeof(uri)));
+}
+END_TEST
+
 /* ---- base64 ---- */
 
 START_TEST(test_b64)
@@ -395,6 +427,7 @@ static Suite *extract_suite(void)
 	tc = tcase_create("sipmsg");
 	tcase_add_test(tc, test_sipmsg_request);
 	tcase_add_test(tc, test_sipmsg_response_and_errors);
+	tcase_add_test(tc, test_sipmsg_uris);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("base64");
 	tcase_add_test(tc, test_b64);

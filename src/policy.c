@@ -1,0 +1,434 @@
+/* Decision engine: pure functions of the configuration, the registry, the lookup, the message and the clock. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "json.h"
+#include "policy.h"
+#include "timeutil.h"
+
+#define SET_MAX (LOOKUP_MAX_DOMAINS * (LOOKUP_MAX_EXTERNAL + 1))
+
+/* An ordered set of KMS URIs (views into the lookup result or the registry). */
+struct kms_set {
+	const char *v[SET_MAX];
+	size_t n;
+};
+
+static bool set_has(const struct kms_set *s, const char *uri)
+{
+	for (size_t i = 0; uri && i < s->n; i++)
+		if (strcmp(s->v[i], uri) == 0)
+			return true;
+	return false;
+}
+
+static void set_add(struct kms_set *s, const char *uri)
+{
+	if (!set_has(s, uri) && s->n < SET_MAX)
+		s->v[s->n++] = uri;
+}
+
+static bool denied(const struct conf_strings *deny, const char *uri)
+{
+	for (size_t i = 0; i < deny->n; i++)
+		if (strcmp(deny->v[i], uri) == 0)
+			return true;
+	return false;
+}
+
+/* Acceptable as a receiver's / initiator's KMS here: usable at now and not denied by local policy. */
+static bool ok_receiver(const struct policy_ctx *c, const char *uri, int64_t now)
+{
+	return kms_state(c->kms, uri, now) == KMS_USABLE &&
+	    !denied(&c->conf->policy.deny_receiver_kms, uri);
+}
+
+static bool ok_initiator(const struct policy_ctx *c, const char *uri, int64_t now)
+{
+	return kms_state(c->kms, uri, now) == KMS_USABLE &&
+	    !denied(&c->conf->policy.deny_initiator_kms, uri);
+}
+
+/* DESIGN 3 step 3: AR, and AI(r') for each r' in AR, from the lookup answer. */
+struct acceptable {
+	struct kms_set ar;
+	struct kms_set ai[LOOKUP_MAX_DOMAINS];
+};
+
+static void acceptable(const struct policy_ctx *c, const struct lookup_result *res, int64_t now,
+    struct acceptable *a)
+{
+	a->ar.n = 0;
+	for (size_t k = 0; k < res->n; k++) {
+		const struct lookup_domain *d = &res->domain[k];
+		if (!ok_receiver(c, d->kms, now) || set_has(&a->ar, d->kms))
+			continue;
+		struct kms_set *ai = &a->ai[a->ar.n];
+		ai->n = 0;
+		if (ok_initiator(c, d->kms, now))
+			set_add(ai, d->kms);
+		for (size_t e = 0; e < d->n_external; e++)
+			if (ok_initiator(c, d->external[e], now))
+				set_add(ai, d->external[e]);
+		set_add(&a->ar, d->kms);
+	}
+}
+
+const char *policy_decision_name(enum policy_decision d)
+{
+	static const char *const names[] = {
+		[POLICY_FORWARD] = "forward", [POLICY_KRR] = "krr", [POLICY_REJECT] = "reject",
+		[POLICY_PASS] = "pass", [POLICY_REPLACE] = "replace", [POLICY_DISCARD] = "discard",
+	};
+	return (unsigned)d < sizeof(names) / sizeof(names[0]) ? names[d] : "unknown";
+}
+
+void policy_outcome_clear(struct policy_outcome *o)
+{
+	free(o->target);
+	krr_free(o->krr);
+	free(o->krr_xml);
+	free(o->signer);
+	free(o->audit);
+	memset(o, 0, sizeof(*o));
+}
+
+/* A KRR Id that is unique per call and moment, and the same for the same inputs. */
+static void krr_id(const struct policy_invite *inv, int64_t now, const char *salt, char out[20])
+{
+	unsigned char h[32];
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char t[24];
+
+	snprintf(t, sizeof(t), "%lld", (long long)now);
+	memset(h, 0, sizeof(h));
+	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		const char *parts[] = { inv->call_id, inv->from, t, salt };
+		for (size_t i = 0; i < 4; i++)
+			EVP_DigestUpdate(md, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
+		EVP_DigestFinal_ex(md, h, NULL);
+	}
+	EVP_MD_CTX_free(md);
+	snprintf(out, 20, "krr-%02x%02x%02x%02x%02x%02x", h[0], h[1], h[2], h[3], h[4], h[5]);
+}
+
+/* Build, encode (and sign) the KRR we send upstream. */
+static int make_krr(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
+    const char *salt, const char *const uris[KRR_URI__COUNT], const struct kms_set *ai,
+    const struct kms_set *ar, const char *embed, struct policy_outcome *out)
+{
+	struct krr *k = krr_new();
+	struct krr_error err;
+	char id[20];
+	int rc = 0;
+
+	if (!k)
+		return -ENOMEM;
+	krr_id(inv, now, salt, id);
+	k->time = now;
+	if (krr_set(&k->id, id) < 0 || krr_set(&k->version, "1.0.0") < 0)
+		rc = -ENOMEM;
+	for (int i = 0; i < KRR_URI__COUNT && rc == 0; i++)
+		rc = krr_set(&k->uri[i], uris[i] && *uris[i] ? uris[i] : "unknown") == -ENOMEM ? -ENOMEM : 0;
+	for (size_t i = 0; i < ai->n && rc == 0; i++)
+		rc = krr_list_add(&k->accept_initiator, ai->v[i]) == -ENOMEM ? -ENOMEM : 0;
+	for (size_t i = 0; i < ar->n && rc == 0; i++)
+		rc = krr_list_add(&k->accept_receiver, ar->v[i]) == -ENOMEM ? -ENOMEM : 0;
+	if (rc == 0 && embed && (k->embedded_xml = strdup(embed)) == NULL)
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = c->signer ? krr_encode_signed(k, c->signer, &out->krr_xml, &out->krr_len, &err)
+			       : krr_encode(k, &out->krr_xml, &out->krr_len, &err);
+	if (rc < 0) {
+		krr_free(k);
+		return rc;
+	}
+	out->krr = k;
+	return 0;
+}
+
+static void json_set(struct json *j, const char *key, const struct krr_list *l)
+{
+	json_key(j, key);
+	if (!l) {
+		json_null(j);
+		return;
+	}
+	json_arr_begin(j);
+	for (size_t i = 0; i < l->n; i++)
+		json_str(j, l->uri[i]);
+	json_arr_end(j);
+}
+
+static void json_opt(struct json *j, const char *key, const char *v)
+{
+	json_key(j, key);
+	v ? json_str(j, v) : json_null(j);
+}
+
+/* One audit line (DESIGN 3): who, what was used, what was decided and why. */
+static int audit(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
+    const struct krr *downstream, struct policy_outcome *out)
+{
+	char iso[TIME_ISO_LEN];
+	struct json j;
+
+	json_init(&j);
+	json_obj_begin(&j);
+	json_kstr(&j, "time", time_format_iso(now, iso) == 0 ? iso : "-");
+	json_kstr(&j, "server", c->conf->server.uri ? c->conf->server.uri : "");
+	json_opt(&j, "call_id", inv->call_id);
+	json_opt(&j, "from", inv->from);
+	json_opt(&j, "to", inv->to);
+	json_opt(&j, "target", out->target);
+	json_opt(&j, "idrkmsi", inv->idrkmsi);
+	json_opt(&j, "idrkmsr", inv->idrkmsr);
+	json_kstr(&j, "decision", policy_decision_name(out->decision));
+	json_kstr(&j, "rule", out->rule);
+	json_kint(&j, "status", out->status);
+	json_set(&j, "accept_initiator_kms", out->krr ? &out->krr->accept_initiator : NULL);
+	json_set(&j, "accept_receiver_kms", out->krr ? &out->krr->accept_receiver : NULL);
+	json_opt(&j, "krr_id", out->krr ? out->krr->id : NULL);
+	json_kbool(&j, "krr_signed", out->krr && c->signer);
+	json_key(&j, "downstream_krr");
+	if (out->signature) {
+		json_obj_begin(&j);
+		json_opt(&j, "id", downstream ? downstream->id : NULL);
+		json_opt(&j, "originator", downstream ? downstream->uri[KRR_ORIGINATOR] : NULL);
+		json_kstr(&j, "signature", out->signature);
+		json_opt(&j, "signer", out->signer);
+		json_set(&j, "accept_initiator_kms", downstream ? &downstream->accept_initiator : NULL);
+		json_set(&j, "accept_receiver_kms", downstream ? &downstream->accept_receiver : NULL);
+		json_obj_end(&j);
+	} else {
+		json_null(&j);
+	}
+	json_obj_end(&j);
+	if (j.failed) {
+		json_free(&j);
+		return -ENOMEM;
+	}
+	out->audit = j.buf;	/* the writer's buffer becomes the record */
+	return 0;
+}
+
+static const char *step(const struct policy_ctx *c, const char *primary, const char *partner)
+{
+	return c->conf->server.role == CONF_PRIMARY ? primary : partner;
+}
+
+/* Our own answer for the target: forward when acceptable, else a KRR (steps 1a/2a). */
+static int own_decision(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
+    const struct lookup_result *res, const char *embed, struct policy_outcome *out)
+{
+	struct acceptable a;
+	const char *i = inv->idrkmsi, *r = inv->idrkmsr;
+
+	acceptable(c, res, now, &a);
+	/* 4: the pair is acceptable. */
+	for (size_t k = 0; k < a.ar.n; k++) {
+		if (strcmp(a.ar.v[k], r) == 0 && set_has(&a.ai[k], i)) {
+			out->decision = POLICY_FORWARD;
+			out->rule = "4:acceptable";
+			out->status = 0;
+			return 0;
+		}
+	}
+	/* 1a / 2a: as helpful as possible (DESIGN 3 step 5). */
+	struct kms_set ai = { .n = 0 }, ar = { .n = 0 };
+	for (size_t k = 0; k < a.ar.n; k++)
+		if (set_has(&a.ai[k], i))
+			set_add(&ar, a.ar.v[k]);
+	if (ar.n) {
+		set_add(&ai, i);
+		out->rule = set_has(&a.ar, r) ? step(c, "1a:initiator-kms", "2a:initiator-kms")
+					      : step(c, "1a:receiver-kms", "2a:receiver-kms");
+	} else {
+		for (size_t k = 0; k < a.ar.n; k++) {
+			if (!a.ai[k].n)
+				continue;
+			set_add(&ar, a.ar.v[k]);
+			for (size_t x = 0; x < a.ai[k].n; x++)
+				set_add(&ai, a.ai[k].v[x]);
+		}
+		out->rule = ar.n ? step(c, "1a:initiator-kms", "2a:initiator-kms")
+				 : step(c, "1a:no-acceptable-pair", "2a:no-acceptable-pair");
+	}
+	const char *uris[KRR_URI__COUNT] = {
+		[KRR_ORIGINATOR] = c->conf->server.uri, [KRR_ORIGINATOR_KMS] = c->conf->server.kms_uri,
+		[KRR_INITIATOR] = inv->idri ? inv->idri : inv->from, [KRR_RECEIVER] = out->target,
+		[KRR_INITIATOR_KMS] = i, [KRR_RECEIVER_KMS] = r,
+	};
+	out->decision = POLICY_KRR;
+	out->status = 488;
+	return make_krr(c, inv, now, embed ? "replace" : "own", uris, &ai, &ar, embed, out);
+}
+
+int policy_decide_invite(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
+    struct policy_outcome *out)
+{
+	struct lookup_result res;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
+	if (t && (out->target = strdup(t)) == NULL)
+		return -ENOMEM;
+
+	if (inv->mikey == POLICY_NO_MIKEY) {
+		bool fwd = c->conf->policy.on_missing_mikey == CONF_FORWARD;
+		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
+		out->rule = "missing-mikey";
+		out->status = fwd ? 0 : 488;
+		if (!fwd)
+			snprintf(out->warning, sizeof(out->warning), "no MIKEY I_MESSAGE in the offer");
+	} else if (inv->mikey == POLICY_MALFORMED_MIKEY || !inv->idrkmsi || !inv->idrkmsr) {
+		bool fwd = c->conf->policy.on_malformed_mikey == CONF_FORWARD;
+		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
+		out->rule = "malformed-mikey";
+		out->status = fwd ? 0 : 400;
+		snprintf(out->warning, sizeof(out->warning), "malformed MIKEY I_MESSAGE: %s",
+		    inv->mikey == POLICY_MALFORMED_MIKEY && inv->malformed ? inv->malformed
+										: "IDRkmsi or IDRkmsr missing");
+	} else {
+		switch (t ? lookup_find(c->lookup, t, &res) : LOOKUP_FAILED) {
+		case LOOKUP_NOT_FOUND: {
+			bool fwd = c->conf->policy.on_unknown_target == CONF_FORWARD;
+			out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
+			out->rule = "unknown-target";
+			out->status = fwd ? 0 : 404;
+			break;
+		}
+		case LOOKUP_FAILED:
+			/* Fail closed: without the lookup nothing says the pair is acceptable. */
+			out->decision = POLICY_REJECT;
+			out->rule = "lookup-failed";
+			out->status = 503;
+			snprintf(out->warning, sizeof(out->warning), "security domain lookup failed");
+			break;
+		case LOOKUP_FOUND:
+			rc = own_decision(c, inv, now, &res, NULL, out);
+			break;
+		}
+	}
+	if (rc == 0)
+		rc = audit(c, inv, now, NULL, out);
+	if (rc < 0)
+		policy_outcome_clear(out);
+	return rc;
+}
+
+/* DESIGN 3 downstream step 2: what local policy accepts of a received list. */
+static void filter(const struct policy_ctx *c, const struct krr_list *in, bool receivers,
+    const struct lookup_result *res, int64_t now, struct kms_set *keep)
+{
+	keep->n = 0;
+	for (size_t i = 0; i < in->n; i++) {
+		const char *u = in->uri[i];
+		if (!(receivers ? ok_receiver(c, u, now) : ok_initiator(c, u, now)))
+			continue;
+		if (receivers && res) {
+			bool permitted = false;
+			for (size_t k = 0; k < res->n && !permitted; k++)
+				permitted = strcmp(res->domain[k].kms, u) == 0;
+			if (!permitted)
+				continue;
+		}
+		set_add(keep, u);
+	}
+}
+
+int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *inv,
+    const char *body, size_t len, int64_t now, struct policy_outcome *out)
+{
+	struct lookup_result res;
+	struct krr *got = NULL;
+	struct krr_error err;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
+	if (t && (out->target = strdup(t)) == NULL)
+		return -ENOMEM;
+	enum lookup_status ls = t ? lookup_find(c->lookup, t, &res) : LOOKUP_FAILED;
+
+	/* 1: its signature. */
+	if (krr_decode(body, len, &got, &err) < 0) {
+		out->signature = "malformed";
+	} else if (!got->is_signed) {
+		out->signature = "unsigned";
+	} else if (c->verifier) {
+		struct krr_verdict v;
+		if ((rc = krr_verify(c->verifier, body, len, now, &v)) < 0)
+			goto out;
+		out->signature = v.valid ? "valid" : "invalid";
+		if (v.valid && v.signer && (out->signer = strdup(v.signer)) == NULL)
+			rc = -ENOMEM;
+		krr_verdict_clear(&v);
+		if (rc < 0)
+			goto out;
+	} else {
+		out->signature = "invalid";	/* signed, but nothing here can check it */
+	}
+	bool trusted = strcmp(out->signature, "valid") == 0;
+	bool unusable = !got || (c->conf->krr.require_signed && !trusted);
+
+	if (unusable) {
+		/* Discard: our own KRR when our lookup gives one, else a plain 488. */
+		if (ls == LOOKUP_FOUND && inv->idrkmsi && inv->idrkmsr) {
+			rc = own_decision(c, inv, now, &res, NULL, out);
+			if (rc == 0 && out->decision == POLICY_FORWARD) {
+				/* We would have forwarded: downstream refused, we have nothing better. */
+				krr_free(out->krr);
+				out->krr = NULL;
+			}
+		}
+		out->decision = POLICY_DISCARD;
+		out->status = 488;
+		out->rule = got ? (out->krr ? "discard:unverified-own-krr" : "discard:unverified-plain-488")
+				: (out->krr ? "discard:malformed-own-krr" : "discard:malformed-plain-488");
+		goto out;
+	}
+
+	/* 2: filter both lists by local policy. */
+	struct kms_set ai, ar;
+	filter(c, &got->accept_initiator, false, NULL, now, &ai);
+	filter(c, &got->accept_receiver, true, ls == LOOKUP_FOUND ? &res : NULL, now, &ar);
+	if (ai.n == got->accept_initiator.n && ar.n == got->accept_receiver.n) {
+		/* 3: nothing removed: pass it on as it came. */
+		out->decision = POLICY_PASS;
+		out->rule = step(c, "2b/3c:pass", "3b:pass");
+		out->status = 488;
+		goto out;
+	}
+	/* 3: something removed: ours, with the received one embedded (2b/3b/3c). */
+	const char *uris[KRR_URI__COUNT] = {
+		[KRR_ORIGINATOR] = c->conf->server.uri, [KRR_ORIGINATOR_KMS] = c->conf->server.kms_uri,
+		[KRR_INITIATOR] = got->uri[KRR_INITIATOR], [KRR_RECEIVER] = got->uri[KRR_RECEIVER],
+		[KRR_INITIATOR_KMS] = got->uri[KRR_INITIATOR_KMS],
+		[KRR_RECEIVER_KMS] = got->uri[KRR_RECEIVER_KMS],
+	};
+	char *doc = strndup(body, len);
+	if (!doc) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = make_krr(c, inv, now, "replace", uris, &ai, &ar, doc, out);
+	free(doc);
+	out->decision = POLICY_REPLACE;
+	out->rule = step(c, "2b/3c:replace", "3b:replace");
+	out->status = 488;
+out:
+	if (rc == 0)
+		rc = audit(c, inv, now, got, out);
+	krr_free(got);
+	if (rc < 0)
+		policy_outcome_clear(out);
+	return rc;
+}
