@@ -8,9 +8,11 @@
 
 #include <openssl/evp.h>
 
+#include "eccsi.h"
 #include "json.h"
 #include "policy.h"
 #include "timeutil.h"
+#include "uid.h"
 
 #define SET_MAX (LOOKUP_MAX_DOMAINS * (LOOKUP_MAX_EXTERNAL + 1))
 
@@ -270,10 +272,51 @@ static int own_decision(const struct policy_ctx *c, const struct policy_invite *
 	return make_krr(c, inv, now, embed ? "replace" : "own", uris, &ai, &ar, embed, out);
 }
 
+/*
+ * policy.verify_imessage (DESIGN 3): the SIGN payload must verify (RFC 6507)
+ * under the KPAK of the KMS in IDRkmsi, as the initiator's UID (TS 33.180
+ * F.2.1: IDRuidi when identities are hidden, else derived from IDRi, that
+ * KMS and the key period of the T payload).  The signed octets include the
+ * SIGN header; without it is tried too (implementations differ, crypto.md 4.3).
+ * Returns NULL when it verifies, else why not.
+ */
+static const char *imessage_fault(const struct policy_ctx *c, const struct policy_invite *inv)
+{
+	const struct mikey_msg *m = inv->msg;
+	const struct kms_info *k = kms_find(c->kms, inv->idrkmsi);
+	const struct mikey_payload *uidi, *idri;
+	uint8_t uid[UID_LEN];
+	const uint8_t *id;
+	uint64_t kpn;
+
+	if (!m || m->sign < 0 || m->t < 0)
+		return "no SIGN or T payload";
+	if (!k || !k->has_kpak || !k->key_period)
+		return "no KmsCertificate (KPAK, key period) for the IDRkmsi KMS";
+	if ((uidi = mikey_idr(m, MIKEY_ROLE_IDRUIDI)) != NULL && uidi->u.idr.data.len == UID_LEN) {
+		id = uidi->u.idr.data.ptr;
+	} else if ((idri = mikey_idr(m, MIKEY_ROLE_IDRI)) != NULL &&
+	    uid_period_no(mikey_ntp_seconds(m->pl[m->t].u.t.value), k->key_period, k->key_offset,
+	    &kpn) == 0 &&
+	    uid_derive((const char *)idri->u.idr.data.ptr, idri->u.idr.data.len, k->uri,
+	    strlen(k->uri), k->key_period, k->key_offset, kpn, uid) == 0) {
+		id = uid;
+	} else {
+		return "no initiator identity to verify against";
+	}
+	const struct mikey_view sig = m->pl[m->sign].u.sign.sig;
+	for (size_t cut = 0; cut <= 2; cut += 2)
+		if (eccsi_verify(k->kpak, id, UID_LEN, m->signed_span.ptr, m->signed_span.len - cut,
+		    sig.ptr, sig.len) == 0)
+			return NULL;
+	return "the ECCSI signature does not verify";
+}
+
 int policy_decide_invite(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
     struct policy_outcome *out)
 {
 	struct lookup_result res;
+	const char *fault;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -296,6 +339,12 @@ int policy_decide_invite(const struct policy_ctx *c, const struct policy_invite 
 		snprintf(out->warning, sizeof(out->warning), "malformed MIKEY I_MESSAGE: %s",
 		    inv->mikey == POLICY_MALFORMED_MIKEY && inv->malformed ? inv->malformed
 										: "IDRkmsi or IDRkmsr missing");
+	} else if (c->conf->policy.verify_imessage && (fault = imessage_fault(c, inv)) != NULL) {
+		/* A forged IDRkmsi must not steer key material (TR 33.880 7.2.1.4.2). */
+		out->decision = POLICY_REJECT;
+		out->rule = "imessage-signature";
+		out->status = 403;
+		snprintf(out->warning, sizeof(out->warning), "I_MESSAGE signature refused: %s", fault);
 	} else {
 		switch (t ? lookup_find(c->lookup, t, &res) : LOOKUP_FAILED) {
 		case LOOKUP_NOT_FOUND: {

@@ -10,6 +10,7 @@
 #include "kms.h"
 #include "krr.h"
 #include "lookup.h"
+#include "mikey.h"
 
 /* Everything a decision depends on besides the message; the clock is an argument. */
 struct policy_ctx {
@@ -30,6 +31,7 @@ struct policy_invite {
 	const char *idri;		/* IDRi when it is a URI, else NULL */
 	const char *idrr;		/* IDRr when it is a URI, else NULL */
 	const char *idrkmsi, *idrkmsr;
+	const struct mikey_msg *msg;	/* the decoded I_MESSAGE, for policy.verify_imessage */
 };
 
 enum policy_decision {

@@ -202,6 +202,8 @@ struct facts {
 	char ruri[URI_MAX], from[URI_MAX], to[URI_MAX], call_id[256];
 	char idri[URI_MAX], idrr[URI_MAX], kmsi[URI_MAX], kmsr[URI_MAX];
 	char malformed[160];
+	struct mikey_msg msg;	/* views into arena */
+	uint8_t *arena;
 };
 
 static void copy_view(char *out, size_t cap, const uint8_t *p, size_t n)
@@ -225,14 +227,14 @@ static void mikey_facts(const struct sipmsg *sip, struct facts *f)
 	struct strv ct, cte = { NULL, 0 };
 	struct extract_result res;
 	struct extract_error xe;
-	struct mikey_msg m;
+	struct mikey_msg *mp = &f->msg, m;
 	struct mikey_error me;
 
 	f->inv.mikey = POLICY_NO_MIKEY;
 	if (!sipmsg_header(sip->headers, "Content-Type", 'c', &ct))
 		return;
 	sipmsg_header(sip->headers, "Content-Transfer-Encoding", 0, &cte);
-	uint8_t *arena = malloc(EXTRACT_ARENA_SIZE(sip->body_len));
+	uint8_t *arena = f->arena = malloc(EXTRACT_ARENA_SIZE(sip->body_len));
 	if (!arena)
 		return;
 	if (extract_mikey(ct.ptr, ct.len, cte.ptr, cte.len, sip->body, sip->body_len, arena,
@@ -240,12 +242,14 @@ static void mikey_facts(const struct sipmsg *sip, struct facts *f)
 		f->inv.mikey = POLICY_MALFORMED_MIKEY;
 		snprintf(f->malformed, sizeof(f->malformed), "%s at body offset %zu",
 		    extract_strerror(xe.code), xe.offset);
-	} else if (res.n > 0 && mikey_decode(res.item[0].data, res.item[0].len, &m, &me) < 0) {
+	} else if (res.n > 0 && mikey_decode(res.item[0].data, res.item[0].len, mp, &me) < 0) {
 		f->inv.mikey = POLICY_MALFORMED_MIKEY;
 		snprintf(f->malformed, sizeof(f->malformed), "%s at offset %zu", mikey_err_name(me.code),
 		    me.offset);
 	} else if (res.n > 0) {
+		m = *mp;
 		f->inv.mikey = POLICY_MIKEY;
+		f->inv.msg = mp;
 		static const struct { enum mikey_role role; size_t off; } want[] = {
 			{ MIKEY_ROLE_IDRI, offsetof(struct facts, idri) },
 			{ MIKEY_ROLE_IDRR, offsetof(struct facts, idrr) },
@@ -262,7 +266,6 @@ static void mikey_facts(const struct sipmsg *sip, struct facts *f)
 			*dst[i] = out;
 		}
 	}
-	free(arena);
 	f->inv.malformed = f->malformed;
 }
 
@@ -436,6 +439,7 @@ int sdtool_decide(int argc, char **argv)
 out:
 	world_free(&w);
 	free(buf);
+	free(f->arena);
 	free(f);
 	return rc;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "b64.h"
 #include "kms.h"
 #include "krr.h"
 #include "lookup.h"
@@ -264,6 +265,68 @@ START_TEST(test_policy_switches)
 }
 END_TEST
 
+/* policy.verify_imessage: the vendor I_MESSAGE verifies under its KMS's KPAK; a forged one does not. */
+START_TEST(test_verify_imessage)
+{
+	static char *none[] = { NULL };
+	static struct conf_domain d_sw[] = { { .kms = "kms.mydev.streamwide.com", .external = { none, 0 } } };
+	static struct conf_lookup_entry e_sw[] = {
+		{ .user = "sip:bob@streamwide.com", .domains = d_sw, .n_domains = 1, .line = 1 },
+	};
+	char dir[512], err[256];
+	snprintf(dir, sizeof(dir), "%s/kms-vendor", TEST_DATA);
+	struct conf c = conf;
+	c.n_kms = 0;
+	c.kms_certificates = dir;
+	c.lookup.entries = e_sw;
+	c.lookup.n_entries = 1;
+	c.policy.verify_imessage = true;
+	struct conf_diags d = { 0 };
+	struct kms_registry *reg;
+	struct lookup *lk;
+	ck_assert_int_eq(kms_registry_build(&c, &reg, &d), 0);
+	ck_assert_int_eq(lookup_open(&c, &lk, err, sizeof(err)), 0);
+	struct policy_ctx pc = { .conf = &c, .kms = reg, .lookup = lk };
+
+	size_t tlen, blen;
+	char *text = data_file("vendor-pck.b64", &tlen);
+	uint8_t *b = malloc(tlen);
+	struct mikey_msg m;
+	ck_assert_int_eq(b64_decode(text, tlen, b, &blen, NULL), 0);
+	ck_assert_int_eq(mikey_decode(b, blen, &m, NULL), 0);
+	struct policy_invite inv = {
+		.request_uri = "sip:bob@streamwide.com", .from = "sip:alice@streamwide.com",
+		.call_id = "vendor", .mikey = POLICY_MIKEY, .idrkmsi = "kms.mydev.streamwide.com",
+		.idrkmsr = "kms.mydev.streamwide.com", .msg = &m,
+	};
+	struct policy_outcome o;
+	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_str_eq(o.rule, "4:acceptable");
+	policy_outcome_clear(&o);
+
+	/* One octet of RAND changed: the signature no longer holds, 403. */
+	b[25] ^= 1;
+	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_REJECT);
+	ck_assert_int_eq(o.status, 403);
+	ck_assert_str_eq(o.rule, "imessage-signature");
+	ck_assert_str_eq(o.warning, "I_MESSAGE signature refused: the ECCSI signature does not verify");
+	policy_outcome_clear(&o);
+
+	/* An IDRkmsi whose KPAK is unknown cannot be vouched for. */
+	inv.idrkmsi = "kms.home.example";
+	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.status, 403);
+	ck_assert_ptr_nonnull(strstr(o.warning, "no KmsCertificate"));
+	policy_outcome_clear(&o);
+
+	free(b);
+	free(text);
+	lookup_close(lk);
+	kms_registry_free(reg);
+}
+END_TEST
+
 /* ---- KRRs from downstream (2b, 3b, 3c) ---- */
 
 /* The certificates are made now: signatures are checked at the real time. */
@@ -458,6 +521,7 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, world, world_end);
 	tcase_add_loop_test(tc, test_invite, 0, sizeof(invite_cases) / sizeof(invite_cases[0]));
 	tcase_add_test(tc, test_policy_switches);
+	tcase_add_test(tc, test_verify_imessage);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("downstream krr");
