@@ -258,13 +258,21 @@ static int add(struct kms_registry *r, struct kms_info *k)
 	return 0;
 }
 
-/* A certificate for a configured KMS narrows it; for another, it adds one. */
-static int merge(struct kms_registry *r, struct kms_info *cert)
+/*
+ * A certificate narrows the configured KMS it names.  The configuration's
+ * kms list stays the one list of known domains: a file dropped in the
+ * folder must not widen what is accepted.
+ */
+static int merge(struct kms_registry *r, struct kms_info *cert, struct conf_diags *d)
 {
 	struct kms_info *k = (struct kms_info *)kms_find(r, cert->uri);
 
-	if (!k)
-		return add(r, cert);
+	if (!k) {
+		int rc = diag(d, cert->cert_file, 0, "KmsCertificate for %s, which kms does not declare",
+		    cert->uri);
+		kms_info_clear(cert);
+		return rc < 0 ? -ENOMEM : -EINVAL;
+	}
 	k->revoked |= cert->revoked;
 	if (cert->valid_from > k->valid_from)
 		k->valid_from = cert->valid_from;
@@ -321,10 +329,9 @@ static int load_certs(const char *dir, struct kms_registry *r, struct conf_diags
 		} else {
 			k.cert_file = path;
 			path = NULL;
-			if (merge(r, &k) < 0) {
-				kms_info_clear(&k);
-				rc = -ENOMEM;
-			}
+			int mrc = merge(r, &k, d);
+			if (mrc == -ENOMEM || (mrc < 0 && rc == 0))
+				rc = mrc;
 		}
 		if (f)
 			fclose(f);

@@ -33,10 +33,10 @@ struct kms_registry {
 
 /*
  * Build the registry from c->kms and, when c->kms_certificates names a
- * folder, from every *.xml KmsCertificate in it.  A certificate for a KMS of
- * the configuration adds its key material and can only narrow it (revoked
- * if either says so, validity the intersection); a certificate for a KMS
- * the configuration does not name adds it.  Problems are reported in diags
+ * folder, from every *.xml KmsCertificate in it.  A certificate adds its key
+ * material to the KMS of the configuration it names and can only narrow it
+ * (revoked if either says so, validity the intersection); a certificate for
+ * a KMS the configuration does not declare is an error.  Problems are reported in diags
  * as "file:line: message"; returns 0, -EINVAL when there are any, -ENOMEM.
  */
 int kms_registry_build(const struct conf *c, struct kms_registry **out, struct conf_diags *diags);

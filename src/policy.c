@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 
 #include <openssl/evp.h>
 
@@ -197,7 +199,7 @@ static int audit(const struct policy_ctx *c, const struct policy_invite *inv, in
 	json_set(&j, "accept_initiator_kms", out->krr ? &out->krr->accept_initiator : NULL);
 	json_set(&j, "accept_receiver_kms", out->krr ? &out->krr->accept_receiver : NULL);
 	json_opt(&j, "krr_id", out->krr ? out->krr->id : NULL);
-	json_kbool(&j, "krr_signed", out->krr && c->signer);
+	json_kbool(&j, "krr_signed", out->krr && c->signer && out->decision != POLICY_PASS);
 	json_key(&j, "downstream_krr");
 	if (out->signature) {
 		json_obj_begin(&j);
@@ -217,6 +219,34 @@ static int audit(const struct policy_ctx *c, const struct policy_invite *inv, in
 		return -ENOMEM;
 	}
 	out->audit = j.buf;	/* the writer's buffer becomes the record */
+	return 0;
+}
+
+/*
+ * DESIGN 3 step 1: the target is IDRr when it is a URI, else the
+ * Request-URI; compared as RFC 3261 19.1.4 says: scheme and host without
+ * case, parameters and headers not part of the user's identity.
+ */
+static int target_of(const struct policy_invite *inv, char **out)
+{
+	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
+	char *n;
+
+	*out = NULL;
+	if (!t)
+		return 0;
+	if ((n = strdup(t)) == NULL)
+		return -ENOMEM;
+	if (strncasecmp(n, "sip:", 4) == 0 || strncasecmp(n, "sips:", 5) == 0) {
+		char *colon = strchr(n, ':'), *at = strchr(n, '@');
+		char *host = at ? at + 1 : colon + 1;
+		for (char *p = n; p < colon; p++)
+			*p = (char)tolower((unsigned char)*p);
+		host[strcspn(host, ";?")] = '\0';
+		for (char *p = host; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	*out = n;
 	return 0;
 }
 
@@ -320,9 +350,9 @@ int policy_decide_invite(const struct policy_ctx *c, const struct policy_invite 
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
-	if (t && (out->target = strdup(t)) == NULL)
-		return -ENOMEM;
+	if ((rc = target_of(inv, &out->target)) < 0)
+		return rc;
+	const char *t = out->target;
 
 	if (inv->mikey == POLICY_NO_MIKEY) {
 		bool fwd = c->conf->policy.on_missing_mikey == CONF_FORWARD;
@@ -402,10 +432,19 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *in
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
-	if (t && (out->target = strdup(t)) == NULL)
-		return -ENOMEM;
-	enum lookup_status ls = t ? lookup_find(c->lookup, t, &res) : LOOKUP_FAILED;
+	if ((rc = target_of(inv, &out->target)) < 0)
+		return rc;
+	if (!body) {
+		/* An ordinary 488 (its body is not a KRR): not ours to judge. */
+		out->decision = POLICY_PASS;
+		out->rule = "plain-488";
+		out->status = 488;
+		rc = audit(c, inv, now, NULL, out);
+		if (rc < 0)
+			policy_outcome_clear(out);
+		return rc;
+	}
+	enum lookup_status ls = out->target ? lookup_find(c->lookup, out->target, &res) : LOOKUP_FAILED;
 
 	/* 1: its signature. */
 	if (krr_decode(body, len, &got, &err) < 0) {
@@ -448,12 +487,22 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *in
 	/* 2: filter both lists by local policy. */
 	struct kms_set ai, ar;
 	filter(c, &got->accept_initiator, false, NULL, now, &ai);
-	filter(c, &got->accept_receiver, true, ls == LOOKUP_FOUND ? &res : NULL, now, &ar);
+	/* A lookup that failed permits no receiver (fail closed, as for INVITEs). */
+	if (ls == LOOKUP_FAILED)
+		res.n = 0;
+	filter(c, &got->accept_receiver, true, ls == LOOKUP_NOT_FOUND ? NULL : &res, now, &ar);
 	if (ai.n == got->accept_initiator.n && ar.n == got->accept_receiver.n) {
-		/* 3: nothing removed: pass it on as it came. */
+		/* 3: nothing removed: pass it on as it came (what goes upstream is the received KRR). */
 		out->decision = POLICY_PASS;
 		out->rule = step(c, "2b/3c:pass", "3b:pass");
 		out->status = 488;
+		if ((out->krr_xml = strndup(body, len)) == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		out->krr_len = len;
+		out->krr = got;
+		got = NULL;
 		goto out;
 	}
 	/* 3: something removed: ours, with the received one embedded (2b/3b/3c). */
@@ -475,7 +524,7 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *in
 	out->status = 488;
 out:
 	if (rc == 0)
-		rc = audit(c, inv, now, got, out);
+		rc = audit(c, inv, now, got ? got : out->krr, out);
 	krr_free(got);
 	if (rc < 0)
 		policy_outcome_clear(out);

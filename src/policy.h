@@ -48,9 +48,9 @@ struct policy_outcome {
 	const char *rule;		/* the rule that decided, e.g. "1a:receiver-kms" (static) */
 	int status;			/* SIP status upstream; 0 when forwarding */
 	char warning[192];		/* Warning text, empty when none */
-	char *target;			/* the lookup target (owned) */
-	struct krr *krr;		/* the KRR sent upstream, when one is built (owned) */
-	char *krr_xml;			/* its document, signed when a signer is set (owned) */
+	char *target;			/* the lookup target, normalised (owned) */
+	struct krr *krr;		/* the KRR sent upstream: ours, or the received one passed (owned) */
+	char *krr_xml;			/* its document: ours signed when a signer is set (owned) */
 	size_t krr_len;
 	const char *signature;		/* downstream KRR: "valid", "invalid", "unsigned", "malformed" or NULL */
 	char *signer;			/* downstream KRR's signer subject, when valid (owned) */
@@ -71,7 +71,7 @@ int policy_decide_invite(const struct policy_ctx *ctx, const struct policy_invit
 
 /*
  * Steps 2b, 3b and 3c: a 488 whose body (len octets) is a KRR came back for
- * the forwarded INVITE inv.  Pass it, replace it with ours (filtered, the
+ * the forwarded INVITE inv (body NULL: a 488 without a KRR, passed on).  Pass it, replace it with ours (filtered, the
  * received one embedded) or discard it (unsigned or invalid while
  * krr.require_signed is set, or malformed: then our own KRR from our own
  * lookup, or a plain 488).

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -428,7 +429,13 @@ int sdtool_decide(int argc, char **argv)
 			f->inv.idrkmsr = f->kmsr;
 			krr_free(k);
 		}
-		if (policy_decide_krr(&ctx, &f->inv, (const char *)sip.body, sip.body_len, now, &o) < 0) {
+		/* A 488 without a KRR body is an ordinary one. */
+		struct strv rct;
+		bool is_krr = sipmsg_header(sip.headers, "Content-Type", 'c', &rct) &&
+		    rct.len >= strlen(KRR_CONTENT_TYPE) &&
+		    strncasecmp(rct.ptr, KRR_CONTENT_TYPE, strlen(KRR_CONTENT_TYPE)) == 0;
+		if (policy_decide_krr(&ctx, &f->inv, is_krr ? (const char *)sip.body : NULL, sip.body_len,
+		    now, &o) < 0) {
 			sdtool_err("decide: no decision (out of memory or signing failed): 500");
 			goto out;
 		}

@@ -113,16 +113,18 @@ START_TEST(test_registry)
 		  .valid_from = at("2026-01-01T00:00:00Z"), .valid_to = at("2027-01-01T00:00:00Z") },
 		{ .uri = "kms.old.example", .role = CONF_KMS_EXTERNAL, .revoked = true,
 		  .valid_from = INT64_MIN, .valid_to = INT64_MAX },
+		{ .uri = "kms.revoked.example", .role = CONF_KMS_EXTERNAL,
+		  .valid_from = INT64_MIN, .valid_to = INT64_MAX },
 	};
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/kms", TEST_DATA);
-	struct conf *c = conf_with(kms, 3, dir);
+	struct conf *c = conf_with(kms, 4, dir);
 	struct conf_diags d = { 0 };
 	struct kms_registry *r;
 
 	ck_assert_int_eq(kms_registry_build(c, &r, &d), 0);
 	ck_assert_uint_eq(d.n, 0);
-	ck_assert_uint_eq(r->n, 4);	/* three configured, one more from a certificate */
+	ck_assert_uint_eq(r->n, 4);	/* the configured ones: certificates add none */
 
 	/* The certificate narrows the configured validity to [2026-06-01, 2027-01-01]. */
 	const struct kms_info *p = kms_find(r, "kms.partner.example");
@@ -138,6 +140,7 @@ START_TEST(test_registry)
 	ck_assert_int_eq(kms_state(r, "kms.partner.example", at("2026-03-01T00:00:00Z")), KMS_NOT_YET_VALID);
 	ck_assert_int_eq(kms_state(r, "kms.partner.example", at("2027-01-01T00:00:01Z")), KMS_EXPIRED);
 	ck_assert_int_eq(kms_state(r, "kms.old.example", now), KMS_REVOKED);
+	/* Configured as fine, revoked by its certificate. */
 	ck_assert_int_eq(kms_state(r, "kms.revoked.example", now), KMS_REVOKED);
 	ck_assert_int_eq(kms_state(r, "kms.nobody.example", now), KMS_UNKNOWN);
 	ck_assert_int_eq(kms_state(r, NULL, now), KMS_UNKNOWN);
@@ -161,6 +164,19 @@ START_TEST(test_registry_errors)
 	free(d.msg);
 	free(c);
 
+	/* A certificate for a KMS the configuration does not declare. */
+	char d2[512];
+	snprintf(d2, sizeof(d2), "%s/kms", TEST_DATA);
+	c = conf_with(NULL, 0, d2);
+	d = (struct conf_diags){ 0 };
+	ck_assert_int_eq(kms_registry_build(c, &r, &d), -EINVAL);
+	ck_assert_uint_eq(d.n, 2);
+	ck_assert_ptr_nonnull(strstr(d.msg[0], "partner.xml: KmsCertificate for kms.partner.example, which kms does not declare"));
+	for (size_t i = 0; i < d.n; i++)
+		free(d.msg[i]);
+	free(d.msg);
+	free(c);
+
 	/* A bad certificate among good ones: reported with its file and line. */
 	char dir[] = "/tmp/mcx-kms-test.XXXXXX", cmd[1024];
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -168,7 +184,8 @@ START_TEST(test_registry_errors)
 	    "sed 's/Role=\"External\"/Role=\"Boss\"/' %s/kms/partner.xml > %s/b.xml && "
 	    "echo ignored > %s/notes.txt", TEST_DATA, dir, TEST_DATA, dir, dir);
 	ck_assert_int_eq(system(cmd), 0);
-	c = conf_with(NULL, 0, dir);
+	struct conf_kms pk = { .uri = "kms.partner.example", .valid_from = INT64_MIN, .valid_to = INT64_MAX };
+	c = conf_with(&pk, 1, dir);
 	d = (struct conf_diags){ 0 };
 	ck_assert_int_eq(kms_registry_build(c, &r, &d), -EINVAL);
 	ck_assert_uint_eq(d.n, 1);

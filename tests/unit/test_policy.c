@@ -275,8 +275,11 @@ START_TEST(test_verify_imessage)
 	};
 	char dir[512], err[256];
 	snprintf(dir, sizeof(dir), "%s/kms-vendor", TEST_DATA);
+	struct conf_kms sw = { .uri = "kms.mydev.streamwide.com", .role = CONF_KMS_EXTERNAL,
+		.valid_from = INT64_MIN, .valid_to = INT64_MAX };
 	struct conf c = conf;
-	c.n_kms = 0;
+	c.kms = &sw;
+	c.n_kms = 1;
 	c.kms_certificates = dir;
 	c.lookup.entries = e_sw;
 	c.lookup.n_entries = 1;
@@ -314,7 +317,7 @@ START_TEST(test_verify_imessage)
 	policy_outcome_clear(&o);
 
 	/* An IDRkmsi whose KPAK is unknown cannot be vouched for. */
-	inv.idrkmsi = "kms.home.example";
+	inv.idrkmsi = "kms.elsewhere.example";
 	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.status, 403);
 	ck_assert_ptr_nonnull(strstr(o.warning, "no KmsCertificate"));
@@ -421,7 +424,11 @@ START_TEST(test_krr_pass)
 	ck_assert_int_eq(o.decision, POLICY_PASS);
 	ck_assert_str_eq(o.rule, "3b:pass");
 	ck_assert_int_eq(o.status, 488);
-	ck_assert_ptr_null(o.krr);
+	/* What goes upstream is the received KRR, octet for octet. */
+	ck_assert_ptr_nonnull(o.krr);
+	ck_assert_str_eq(o.krr->id, "krr-client");
+	ck_assert_uint_eq(o.krr_len, len);
+	ck_assert_mem_eq(o.krr_xml, xml, len);
 	ck_assert_str_eq(o.signature, "valid");
 	ck_assert_str_eq(o.signer, "CN=policy signer");
 	ck_assert_ptr_nonnull(strstr(o.audit, "\"signature\":\"valid\""));
@@ -493,6 +500,12 @@ START_TEST(test_krr_discard)
 	ck_assert_int_eq(o.status, 488);
 	ck_assert_ptr_nonnull(o.krr);
 	list_is(&o.krr->accept_receiver, "kms.partner.example");
+	policy_outcome_clear(&o);
+
+	/* A 488 without a KRR body is not ours to judge. */
+	ck_assert_int_eq(policy_decide_krr(&c, &inv, NULL, 0, NOW_REAL, &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_PASS);
+	ck_assert_str_eq(o.rule, "plain-488");
 	policy_outcome_clear(&o);
 
 	/* Without a lookup entry of our own: a plain 488. */
