@@ -162,7 +162,9 @@ static int cert_field(const xmlNode *c, struct kms_info *k, bool *seen_uri, char
 	if (!v)
 		return cert_fail(err, errlen, line, 0, "out of memory", NULL);
 	if (is_el(c, "KmsUri")) {
-		if (!*v || strchr(v, ' '))
+		if (*seen_uri)
+			rc = cert_fail(err, errlen, line, c->line, "KmsUri given twice", NULL);
+		else if (!*v || strchr(v, ' '))
 			rc = cert_fail(err, errlen, line, c->line, "KmsUri is empty or has spaces", NULL);
 		else {
 			k->uri = v;

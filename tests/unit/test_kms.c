@@ -72,6 +72,8 @@ static const struct bad_cert bad_certs[] = {
 	{ "Role=\"External\"", "Role=\"Boss\"", "Role must be Root or External" },
 	{ "<KmsUri>kms.partner.example</KmsUri>", "", "KmsUri missing" },
 	{ "<KmsUri>kms.partner.example</KmsUri>", "<KmsUri> </KmsUri>", "KmsUri is empty" },
+	/* Found by fuzzing: a second KmsUri leaked the first. */
+	{ "<KmsUri>kms.partner.example</KmsUri>", "<KmsUri>a</KmsUri><KmsUri>b</KmsUri>", "KmsUri given twice" },
 	{ "2026-06-01T00:00:00Z", "June", "not an xsd:dateTime: ValidFrom" },
 	{ "2027-06-01T00:00:00Z", "2025-06-01T00:00:00Z", "ValidFrom is after ValidTo" },
 	{ "<Revoked>false", "<Revoked>maybe", "Revoked is not an xsd:boolean" },
