@@ -1,8 +1,7 @@
 /* JSON text generation for tool output and audit records. */
 #include "config.h"
 
-#include <inttypes.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,22 +31,26 @@ void json_reset(struct json *j)
 		buf[0] = '\0';
 }
 
-static void put(struct json *j, const char *s, size_t n)
+/* Grow the buffer for n more octets and the NUL; false once allocation failed. */
+static bool grow(struct json *j, size_t n)
 {
-	if (j->failed)
-		return;
-	if (j->len + n + 1 > j->cap) {
-		size_t cap = j->cap ? j->cap : 256;
-		while (cap < j->len + n + 1)
-			cap *= 2;
-		char *nb = realloc(j->buf, cap);
-		if (!nb) {
-			j->failed = true;
-			return;
-		}
-		j->buf = nb;
-		j->cap = cap;
+	size_t cap = j->cap ? j->cap : 1024;	/* an audit record fits without a second realloc */
+	while (cap < j->len + n + 1)
+		cap *= 2;
+	char *nb = realloc(j->buf, cap);
+	if (!nb) {
+		j->failed = true;
+		return false;
 	}
+	j->buf = nb;
+	j->cap = cap;
+	return true;
+}
+
+static inline void put(struct json *j, const char *s, size_t n)
+{
+	if (j->failed || (j->len + n + 1 > j->cap && !grow(j, n)))
+		return;
 	memcpy(j->buf + j->len, s, n);
 	j->len += n;
 	j->buf[j->len] = '\0';
@@ -91,6 +94,12 @@ void json_obj_end(struct json *j) { unnest(j, '}'); }
 void json_arr_begin(struct json *j) { nest(j, '['); }
 void json_arr_end(struct json *j) { unnest(j, ']'); }
 
+/* Octets a JSON string cannot hold as they are: controls, '"', '\\', and (to stay ASCII) DEL and above. */
+static bool needs_escape(unsigned char c)
+{
+	return c < 0x20 || c >= 0x7f || c == '"' || c == '\\';
+}
+
 static void quoted(struct json *j, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -99,7 +108,7 @@ static void quoted(struct json *j, const char *s, size_t len)
 	put(j, "\"", 1);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+		if (!needs_escape(c))
 			continue;
 		put(j, s + run, i - run);
 		run = i + 1;
@@ -115,11 +124,13 @@ static void quoted(struct json *j, const char *s, size_t len)
 	put(j, "\"", 1);
 }
 
+/* Keys are the program's own identifiers: written as they are, not escaped. */
 void json_key(struct json *j, const char *key)
 {
 	sep(j);
-	quoted(j, key, strlen(key));
-	put(j, ":", 1);
+	put(j, "\"", 1);
+	put(j, key, strlen(key));
+	put(j, "\":", 2);
 	j->after_key = true;
 }
 
@@ -154,18 +165,31 @@ void json_hex(struct json *j, const uint8_t *p, size_t len)
 	put(j, "\"", 1);
 }
 
-void json_int(struct json *j, int64_t v)
+/* Decimal digits of v, written backwards from the end of b[24]; returns where they start. */
+static char *digits(uint64_t v, char b[24])
 {
-	char b[24];
-	sep(j);
-	put(j, b, (size_t)snprintf(b, sizeof(b), "%" PRId64, v));
+	char *p = b + 24;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
 }
 
 void json_uint(struct json *j, uint64_t v)
 {
-	char b[24];
+	char b[24], *p = digits(v, b);
 	sep(j);
-	put(j, b, (size_t)snprintf(b, sizeof(b), "%" PRIu64, v));
+	put(j, p, (size_t)(b + 24 - p));
+}
+
+void json_int(struct json *j, int64_t v)
+{
+	char b[24], *p = digits(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, b);
+	if (v < 0)
+		*--p = '-';
+	sep(j);
+	put(j, p, (size_t)(b + 24 - p));
 }
 
 void json_bool(struct json *j, bool v)

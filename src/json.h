@@ -26,6 +26,7 @@ void json_obj_begin(struct json *j);
 void json_obj_end(struct json *j);
 void json_arr_begin(struct json *j);
 void json_arr_end(struct json *j);
+/* key is one of the program's identifiers (written unescaped). */
 void json_key(struct json *j, const char *key);
 
 /* Strings are escaped; octets outside printable ASCII become \u00XX. */

@@ -66,19 +66,50 @@ int time_parse_iso(const char *s, int64_t *out)
 	return 0;
 }
 
+/* Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm, the inverse of days_from_civil). */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* Written digit by digit: it is in every audit record. */
 int time_format_iso(int64_t t, char out[TIME_ISO_LEN])
 {
-	struct tm tm;
-	time_t tt = (time_t)t;
+	int64_t days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400), y;
+	int64_t secs = t - days * 86400;
+	unsigned m, d;
 
-	if (gmtime_r(&tt, &tm) == NULL || tm.tm_year + 1900 > 9999 || tm.tm_year + 1900 < 0)
+	if (t < -62135596800LL || t > 253402300799LL)	/* years 1 to 9999 */
 		return -EINVAL;
-	char tmp[64];
-	int n = snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	if (n != TIME_ISO_LEN - 1)
-		return -EINVAL;
-	memcpy(out, tmp, TIME_ISO_LEN);
+	civil_from_days(days, &y, &m, &d);
+	two(out, (unsigned)(y / 100));
+	two(out + 2, (unsigned)(y % 100));
+	out[4] = '-';
+	two(out + 5, m);
+	out[7] = '-';
+	two(out + 8, d);
+	out[10] = 'T';
+	two(out + 11, (unsigned)(secs / 3600));
+	out[13] = ':';
+	two(out + 14, (unsigned)(secs / 60 % 60));
+	out[16] = ':';
+	two(out + 17, (unsigned)(secs % 60));
+	out[19] = 'Z';
+	out[20] = '\0';
 	return 0;
 }
 

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <time.h>
 
 #include "timeutil.h"
 #include "uid.h"
@@ -104,6 +105,32 @@ START_TEST(test_time_iso)
 }
 END_TEST
 
+/* The hand-written formatter against libc's gmtime_r, over the whole range. */
+START_TEST(test_time_format_vs_libc)
+{
+	char ours[TIME_ISO_LEN], libc[64];
+	uint64_t x = 88172645463325252ull;	/* xorshift: the same values every run */
+
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		int64_t t = -62135596800LL + (int64_t)(x % (253402300799ull + 62135596800ull + 1));
+		if (i < 4)
+			t = (int64_t[]){ -62135596800LL, 253402300799LL, -1, 0 }[i];
+		time_t tt = (time_t)t;
+		struct tm tm;
+		ck_assert_ptr_nonnull(gmtime_r(&tt, &tm));
+		snprintf(libc, sizeof(libc), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+		    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		ck_assert_int_eq(time_format_iso(t, ours), 0);
+		ck_assert_str_eq(ours, libc);
+	}
+	ck_assert_int_eq(time_format_iso(-62135596801LL, ours), -EINVAL);
+	ck_assert_int_eq(time_format_iso(253402300800LL, ours), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_time_ntp)
 {
 	/* spec-notes 1.7: 0xe8fe6f80 is 2023-11-14T22:13:20Z. */
@@ -127,6 +154,7 @@ static Suite *uid_suite(void)
 	tc = tcase_create("time");
 	tcase_add_test(tc, test_time_iso);
 	tcase_add_test(tc, test_time_ntp);
+	tcase_add_test(tc, test_time_format_vs_libc);
 	suite_add_tcase(s, tc);
 	return s;
 }
