@@ -103,7 +103,16 @@ static int world_load(const char *path, bool keys, struct world *w)
 
 /* ---- lookup ---- */
 
-int sdtool_lookup(int argc, char **argv)
+/* The options lookup and decide share: -c FILE, --time TIME, --json. */
+struct common_opts {
+	const char *config;
+	int64_t now;
+	bool json;
+};
+
+/* Parse them; returns -1 to go on, else the exit status (help or bad usage). */
+static int parse_common(int argc, char **argv, const char *cmd, const char *usage,
+    struct common_opts *o)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -112,37 +121,49 @@ int sdtool_lookup(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
-	int64_t now = (int64_t)time(NULL);
-	bool json = false;
 	int c;
 
+	*o = (struct common_opts){ .now = (int64_t)time(NULL) };
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': path = optarg; break;
-		case 'j': json = true; break;
+		case 'c': o->config = optarg; break;
+		case 'j': o->json = true; break;
 		case 'T':
-			if (time_parse_iso(optarg, &now) < 0) {
-				sdtool_err("--time: '%s' is not YYYY-MM-DDTHH:MM:SSZ", optarg);
+			if (time_parse_iso(optarg, &o->now) < 0) {
+				sdtool_err("--time: '%s' is not a time like 2026-11-29T10:00:00Z", optarg);
 				return SDTOOL_USAGE;
 			}
 			break;
 		case 'h':
-			puts("usage: mcx-sdtool lookup -c FILE [--time TIME] [--json] USER");
+			puts(usage);
 			return SDTOOL_OK;
 		default:
-			return bad_option("lookup", argv);
+			return bad_option(cmd, argv);
 		}
 	}
+	return -1;
+}
+
+int sdtool_lookup(int argc, char **argv)
+{
+	static const char usage[] = "usage: mcx-sdtool lookup -c FILE [--time TIME] [--json] USER";
+	struct common_opts co;
+	int rc = parse_common(argc, argv, "lookup", usage, &co);
+
+	if (rc >= 0)
+		return rc;
+	const char *path = co.config;
+	int64_t now = co.now;
+	bool json = co.json;
 	if (!path || argc - optind != 1) {
-		sdtool_err("usage: mcx-sdtool lookup -c FILE [--time TIME] [--json] USER");
+		sdtool_err("%s", usage);
 		return SDTOOL_USAGE;
 	}
 	struct world w;
 	struct lookup_result res;
-	int rc = world_load(path, false, &w);
+	rc = world_load(path, false, &w);
 	if (rc != SDTOOL_OK) {
 		world_free(&w);
 		return rc;
@@ -330,39 +351,17 @@ static void print_outcome(const struct policy_outcome *o, bool json)
 
 int sdtool_decide(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "time", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *path = NULL;
-	int64_t now = (int64_t)time(NULL);
-	bool json = false;
-	int c;
+	static const char usage[] = "usage: mcx-sdtool decide -c FILE [--time TIME] [--json] [SIPMSG]";
+	struct common_opts co;
+	int rc = parse_common(argc, argv, "decide", usage, &co);
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c': path = optarg; break;
-		case 'j': json = true; break;
-		case 'T':
-			if (time_parse_iso(optarg, &now) < 0) {
-				sdtool_err("--time: '%s' is not YYYY-MM-DDTHH:MM:SSZ", optarg);
-				return SDTOOL_USAGE;
-			}
-			break;
-		case 'h':
-			puts("usage: mcx-sdtool decide -c FILE [--time TIME] [--json] [SIPMSG]");
-			return SDTOOL_OK;
-		default:
-			return bad_option("decide", argv);
-		}
-	}
+	if (rc >= 0)
+		return rc;
+	const char *path = co.config;
+	int64_t now = co.now;
+	bool json = co.json;
 	if (!path || argc - optind > 1) {
-		sdtool_err("usage: mcx-sdtool decide -c FILE [--time TIME] [--json] [SIPMSG]");
+		sdtool_err("%s", usage);
 		return SDTOOL_USAGE;
 	}
 	const char *file = optind < argc ? argv[optind] : NULL;
@@ -373,7 +372,6 @@ int sdtool_decide(int argc, char **argv)
 	struct world w;
 	struct facts *f = calloc(1, sizeof(*f));
 	struct policy_outcome o;
-	int rc;
 
 	if (!f)
 		return SDTOOL_BAD_INPUT;
