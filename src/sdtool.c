@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,12 @@ int sdtool_read(const char *path, uint8_t **bufp, size_t *lenp)
 	*bufp = buf;
 	*lenp = len;
 	return SDTOOL_OK;
+}
+
+int sdtool_bad_option(const char *cmd, char **argv)
+{
+	sdtool_err("%s: unknown option or missing argument: %s", cmd, argv[optind - 1]);
+	return SDTOOL_USAGE;
 }
 
 static void usage(FILE *out)

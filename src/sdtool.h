@@ -19,6 +19,9 @@ void sdtool_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int sdtool_read(const char *path, uint8_t **buf, size_t *len);
 
+/* getopt met an unknown option or one without its argument: say which, for cmd ("mikey decode"). */
+int sdtool_bad_option(const char *cmd, char **argv);
+
 int sdtool_mikey(int argc, char **argv);
 int sdtool_krr(int argc, char **argv);
 int sdtool_lookup(int argc, char **argv);

@@ -26,12 +26,6 @@
 
 #define URI_MAX 1024
 
-static int bad_option(const char *cmd, char **argv)
-{
-	sdtool_err("%s: unknown option or missing argument: %s", cmd, argv[optind - 1]);
-	return SDTOOL_USAGE;
-}
-
 /* Everything a decision needs from the configuration, loaded as the daemon would. */
 struct world {
 	struct conf *conf;
@@ -140,7 +134,7 @@ static int parse_common(int argc, char **argv, const char *cmd, const char *usag
 			puts(usage);
 			return SDTOOL_OK;
 		default:
-			return bad_option(cmd, argv);
+			return sdtool_bad_option(cmd, argv);
 		}
 	}
 	return -1;

@@ -30,12 +30,6 @@ static int report(const char *path, const struct krr_error *e)
 	return SDTOOL_BAD_INPUT;
 }
 
-static int bad_option(const char *cmd, char **argv)
-{
-	sdtool_err("krr %s: unknown option or missing argument: %s", cmd, argv[optind - 1]);
-	return SDTOOL_USAGE;
-}
-
 /*
  * Read a KRR from a file: the XML itself, or a whole SIP message (a 488)
  * whose body is the KRR.  *xml points into *buf (free that).
@@ -154,7 +148,7 @@ static int cmd_build(int argc, char **argv)
 			rc = SDTOOL_OK;
 			goto out;
 		default:
-			rc = bad_option("build", argv);
+			rc = sdtool_bad_option("krr build", argv);
 			goto out;
 		}
 		if (r < 0) {
@@ -317,7 +311,7 @@ static int cmd_decode(int argc, char **argv)
 			puts("usage: mcx-sdtool krr decode [--json] [FILE]");
 			return SDTOOL_OK;
 		} else {
-			return bad_option("decode", argv);
+			return sdtool_bad_option("krr decode", argv);
 		}
 	}
 	if (argc - optind > 1) {
@@ -387,7 +381,7 @@ static int cmd_verify(int argc, char **argv)
 			puts("usage: mcx-sdtool krr verify --trust CA.pem [--time TIME] [--json] [FILE]");
 			return SDTOOL_OK;
 		default:
-			return bad_option("verify", argv);
+			return sdtool_bad_option("krr verify", argv);
 		}
 	}
 	if (!trust) {

@@ -33,13 +33,6 @@ struct found {
 	size_t len;
 };
 
-/* getopt found an unknown option or one without its argument. */
-static int bad_option(const char *cmd, char **argv)
-{
-	sdtool_err("mikey %s: unknown option or missing argument: %s", cmd, argv[optind - 1]);
-	return SDTOOL_USAGE;
-}
-
 /* ---- decode: printing ---- */
 
 static bool printable(struct mikey_view v)
@@ -453,7 +446,7 @@ static int cmd_decode(int argc, char **argv)
 			puts("usage: mcx-sdtool mikey decode [--input raw|base64|sdp|sip] [--json] [FILE]");
 			return SDTOOL_OK;
 		default:
-			return bad_option("decode", argv);
+			return sdtool_bad_option("mikey decode", argv);
 		}
 	}
 	if (argc - optind > 1) {
@@ -788,7 +781,7 @@ static int cmd_build(int argc, char **argv)
 			     "       [--key-offset S] [--output raw|base64|sdp|sip]");
 			return SDTOOL_OK;
 		default:
-			return bad_option("build", argv);
+			return sdtool_bad_option("mikey build", argv);
 		}
 	}
 	if (optind != argc) {
