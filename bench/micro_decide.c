@@ -4,17 +4,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <malloc.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "harness.h"
 #include "kms.h"
 #include "krr.h"
 #include "lookup.h"
@@ -25,10 +24,7 @@
 #define WILD_EVERY	100
 #define RING		16384	/* prepared INVITEs per loop, cycled (a power of two) */
 #define WILD_PERCENT	10	/* of the targets in the mixed loops */
-#define MIN_RUN_NS	1e9	/* each loop runs at least this long per repetition */
-#define SLICE_NS	1e7	/* the loops take turns in slices of about this */
-#define WARMUP_NS	2e8
-#define REPS		5
+#define REPS		BENCH_REPS
 #define LOAD_REPS	5
 #define MAX_LOOPS	4
 #define RATE_TARGET	200000.0	/* acceptable decisions per second, on one core */
@@ -49,12 +45,6 @@ static const struct {
 	{ WRONG_KMS, "external", NULL, NULL },
 };
 
-/*
- * Results flow into this sink and the barrier makes memory opaque to the
- * optimiser, so no loop can be hoisted, merged or dropped.
- */
-static volatile uint64_t sink;
-#define BARRIER()	__asm__ __volatile__("" ::: "memory")
 
 /* One prepared INVITE and the entry its target must match. */
 struct item {
@@ -77,25 +67,17 @@ struct bench {
 
 /* One measured loop and what was measured. */
 struct loop {
-	const char *label;
+	struct bench_loop h;		/* label, slice and results; h.ctx is this loop */
 	const struct ring *ring;
 	size_t pos;			/* next item of the ring */
-	uint64_t slice;			/* decisions per timed slice */
-	uint64_t ops;			/* decisions in the last repetition */
-	double per_op[REPS];		/* ns per decision, each repetition */
+	struct bench *b;
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* The timed body: decide, check the decision, keep a byte of the audit record, clear. */
-static uint64_t loop_decide(struct bench *b, struct loop *l, uint64_t iters)
+static uint64_t loop_decide(void *ctx, uint64_t iters)
 {
+	struct loop *l = ctx;
+	struct bench *b = l->b;
 	struct policy_outcome o;
 	uint64_t acc = 0;
 	size_t pos = l->pos;
@@ -112,99 +94,12 @@ static uint64_t loop_decide(struct bench *b, struct loop *l, uint64_t iters)
 		else
 			acc += (uint64_t)o.status + (unsigned char)o.audit[o.krr_len % 64];
 		policy_outcome_clear(&o);
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	l->pos = pos;
 	return acc;
 }
 
-static double run_ns(struct loop *l, struct bench *b, uint64_t iters)
-{
-	double t0 = now_ns();
-	uint64_t acc = loop_decide(b, l, iters);
-	double t1 = now_ns();
-
-	sink += acc;
-	return t1 - t0;
-}
-
-/* Warm up, then find the iterations that fill one slice of about SLICE_NS. */
-static void calibrate(struct loop *l, struct bench *b)
-{
-	uint64_t iters = 1;
-	double ns;
-
-	for (double spent = 0; spent < WARMUP_NS;)
-		spent += run_ns(l, b, 100);
-	while ((ns = run_ns(l, b, iters)) < SLICE_NS / 4)
-		iters *= 2;
-	l->slice = (uint64_t)((double)iters * SLICE_NS / ns) + 1;
-}
-
-/*
- * One repetition: slices of every loop take turns until each has run for at
- * least MIN_RUN_NS, so that a change in the machine's speed (a shared VM
- * drifts by tens of percent over seconds) hits them all alike.
- */
-static void run_all(struct loop *const *ls, size_t n, struct bench *b, int rep)
-{
-	double ns[MAX_LOOPS] = { 0 };
-	uint64_t ops[MAX_LOOPS] = { 0 };
-	bool more = true;
-
-	while (more) {
-		more = false;
-		for (size_t k = 0; k < n; k++) {
-			if (ns[k] >= MIN_RUN_NS)
-				continue;
-			ns[k] += run_ns(ls[k], b, ls[k]->slice);
-			ops[k] += ls[k]->slice;
-			more = more || ns[k] < MIN_RUN_NS;
-		}
-	}
-	for (size_t k = 0; k < n; k++) {
-		ls[k]->per_op[rep] = ns[k] / (double)ops[k];
-		ls[k]->ops = ops[k];
-	}
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, c = *(const double *)y;
-	return (a > c) - (a < c);
-}
-
-static double median(const double *v, size_t n)
-{
-	double s[LOAD_REPS > REPS ? LOAD_REPS : REPS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return s[n / 2];
-}
-
-static double best(const double *v, size_t n)
-{
-	double m = v[0];
-
-	for (size_t i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
-/* Stay on the CPU we start on: "one core" is what the target is about. */
-static int pin_cpu(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
-}
 
 /* ---- the configuration ---- */
 
@@ -324,17 +219,17 @@ static int world_load(const char *path, struct world *w, double ms[3], double ke
 	int rc;
 
 	memset(w, 0, sizeof(*w));
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	rc = conf_load(path, &w->conf, &d);
-	t1 = now_ns();
+	t1 = bench_now_ns();
 	ms[0] = (t1 - t0) / 1e6;
 	if (kept)
 		kept[0] = heap_in_use() - h0;
 	if (rc == 0) {
 		h0 = kept ? heap_in_use() : 0;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		rc = kms_registry_build(w->conf, &w->kms, &d);
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		ms[1] = (t1 - t0) / 1e6;
 		if (kept)
 			kept[1] = heap_in_use() - h0;
@@ -344,9 +239,9 @@ static int world_load(const char *path, struct world *w, double ms[3], double ke
 	conf_diags_clear(&d);
 	if (rc == 0) {
 		h0 = kept ? heap_in_use() : 0;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		rc = lookup_open(w->conf, &w->lookup, err, sizeof(err));
-		t1 = now_ns();
+		t1 = bench_now_ns();
 		ms[2] = (t1 - t0) / 1e6;
 		if (kept)
 			kept[2] = heap_in_use() - h0;
@@ -478,13 +373,13 @@ static int check_ring(const struct bench *b, const struct ring *r, const char *l
 	return 0;
 }
 
-static void report(const struct loop *l, int reps)
+static void report(const struct bench_loop *l, int reps)
 {
-	double b = best(l->per_op, (size_t)reps);
+	double b = bench_least(l->per_op, (size_t)reps);
 
 	printf("%-42s %8.0f ns %9.0f /s", l->label, b, 1e9 / b);
 	if (reps > 1)
-		printf("   (median %.0f ns, %llu per run)", median(l->per_op, (size_t)reps),
+		printf("   (median %.0f ns, %llu per run)", bench_median(l->per_op, (size_t)reps),
 		    (unsigned long long)l->ops);
 	putchar('\n');
 }
@@ -496,10 +391,10 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	static struct loop la = { .label = "(a) acceptable, mixed targets" };	/* the target's */
-	static struct loop lx = { .label = "    exact targets only" };
-	static struct loop lw = { .label = "    wildcard targets only" };
-	static struct loop lk = { .label = "(b) not acceptable: 488 + unsigned KRR" };
+	static struct loop la = { .h = { .label = "(a) acceptable, mixed targets", .fn = loop_decide, .ctx = &la } };	/* the target's */
+	static struct loop lx = { .h = { .label = "    exact targets only", .fn = loop_decide, .ctx = &lx } };
+	static struct loop lw = { .h = { .label = "    wildcard targets only", .fn = loop_decide, .ctx = &lw } };
+	static struct loop lk = { .h = { .label = "(b) not acceptable: 488 + unsigned KRR", .fn = loop_decide, .ctx = &lk } };
 	struct loop *loops[MAX_LOOPS];
 	struct ring *ring[4] = { NULL };
 	struct bench b = { .failures = 0 };
@@ -557,7 +452,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	int cpu = pin_cpu();
+	int cpu = bench_pin_cpu();
 	printf("micro_decide: %d lookup entries (%d exact, %d wildcard), %zu KMSs, no KRR keys\n",
 	    N_EXACT + N_WILD, N_EXACT, N_WILD, sizeof(kms_list) / sizeof(kms_list[0]));
 	printf("  config        %s, %.1f MB\n", path, (double)size / 1e6);
@@ -588,7 +483,7 @@ int main(int argc, char **argv)
 		const double *v = k < 3 ? load[k] : total;
 		double h = k < 3 ? kept[k] : kept[0] + kept[1] + kept[2];
 		printf("  %-20s %9.1f ms %9.1f ms %9.1f ms", k < 3 ? step_name[k] : "total", v[0],
-		    best(v, (size_t)load_reps), median(v, (size_t)load_reps));
+		    bench_least(v, (size_t)load_reps), bench_median(v, (size_t)load_reps));
 		if (HAVE_MALLINFO2)
 			printf(" %11.1f MB", h / 1e6);
 		putchar('\n');
@@ -625,7 +520,7 @@ int main(int argc, char **argv)
 	if (!only || strcmp(only, "krr") == 0)
 		loops[n_loops++] = &lk;
 	for (size_t k = 0; k < n_loops; k++)
-		if (check_ring(&b, loops[k]->ring, loops[k]->label) < 0)
+		if (check_ring(&b, loops[k]->ring, loops[k]->h.label) < 0)
 			goto out;
 
 	printf("decisions: policy_decide_invite + policy_outcome_clear, rings of %d INVITEs "
@@ -634,18 +529,20 @@ int main(int argc, char **argv)
 		printf("one run of %llu each (for profilers)\n", (unsigned long long)fixed);
 	else
 		printf("best of %d runs of >= %.0f s each, in alternating %.0f ms slices\n", reps,
-		    MIN_RUN_NS / 1e9, SLICE_NS / 1e6);
+		    BENCH_MIN_RUN_NS / 1e9, BENCH_SLICE_NS / 1e6);
 	fflush(stdout);
+	struct bench_loop *timed[MAX_LOOPS];
+	for (size_t k = 0; k < n_loops; k++) {
+		loops[k]->b = &b;
+		timed[k] = &loops[k]->h;
+	}
 	if (fixed) {
-		for (size_t k = 0; k < n_loops; k++) {
-			loops[k]->per_op[0] = run_ns(loops[k], &b, fixed) / (double)fixed;
-			loops[k]->ops = fixed;
-		}
+		bench_fixed(timed, n_loops, fixed);
 	} else {
 		for (size_t k = 0; k < n_loops; k++)
-			calibrate(loops[k], &b);
+			bench_calibrate(timed[k], 100);
 		for (int i = 0; i < reps; i++)
-			run_all(loops, n_loops, &b, i);
+			bench_round(timed, n_loops, i);
 	}
 	if (b.failures) {
 		fprintf(stderr, "micro_decide: %llu failures inside the timed loops\n",
@@ -653,13 +550,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	for (size_t k = 0; k < n_loops; k++)
-		report(loops[k], reps);
+		report(&loops[k]->h, reps);
 	if (!only || strcmp(only, "accept") == 0) {
-		double rate = 1e9 / best(la.per_op, (size_t)reps);
+		double rate = 1e9 / bench_least(la.h.per_op, (size_t)reps);
 		printf("target (a) >= %.0f decisions/s on one core: %s (best %.2fx", RATE_TARGET,
 		    rate >= RATE_TARGET ? "met" : "NOT met", rate / RATE_TARGET);
 		if (reps > 1)
-			printf(", median %.2fx", 1e9 / median(la.per_op, (size_t)reps) / RATE_TARGET);
+			printf(", median %.2fx", 1e9 / bench_median(la.h.per_op, (size_t)reps) / RATE_TARGET);
 		printf(")\n");
 	}
 	status = 0;

@@ -2,7 +2,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,24 +19,15 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "harness.h"
 #include "krr.h"
 
-#define MIN_RUN_NS	1e9	/* each loop runs at least this long per repetition */
-#define SLICE_NS	1e7	/* the loops take turns in slices of about this */
-#define WARMUP_NS	2e8
-#define REPS		5
+#define REPS		BENCH_REPS
 #define SIGN_TARGET	0.5	/* rate (a) / rate (b) at least this */
 #define VERIFY_TARGET	(1.0 / 3)	/* rate (c) / rate (d) at least this */
 #define MAX_SIG		128	/* a DER ECDSA P-256 signature is at most 72 octets */
 
 #define SIGNER_URI	"sip:sdproxy@partner.example"
-
-/*
- * Results flow into this sink and the barrier makes memory opaque to the
- * optimiser, so no loop can be hoisted, merged or dropped.
- */
-static volatile uint64_t sink;
-#define BARRIER()	__asm__ __volatile__("" ::: "memory")
 
 /* Everything the loops need, prepared once before timing. */
 struct bench {
@@ -55,15 +45,6 @@ struct bench {
 	uint64_t failures;
 };
 
-/* One measured loop and what was measured. */
-struct loop {
-	const char *label;
-	uint64_t (*fn)(struct bench *, uint64_t);
-	uint64_t slice;			/* operations per timed slice */
-	uint64_t ops;			/* operations in the last repetition */
-	double per_op[REPS];		/* ns per operation, each repetition */
-};
-
 /* The generated PKI: a self-signed CA and a signer certificate it issued, in PEM. */
 struct pki {
 	EVP_PKEY *ca_key, *key;
@@ -72,17 +53,10 @@ struct pki {
 	size_t ca_pem_len, cert_pem_len, key_pem_len;
 };
 
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* (a) build and sign: krr_encode_signed of the typical KRR. */
-static uint64_t loop_sign(struct bench *b, uint64_t iters)
+static uint64_t loop_sign(void *ctx, uint64_t iters)
 {
+	struct bench *b = ctx;
 	struct krr_error err;
 	uint64_t acc = 0;
 	char *xml;
@@ -95,14 +69,15 @@ static uint64_t loop_sign(struct bench *b, uint64_t iters)
 		}
 		acc += len + (unsigned char)xml[len / 2];
 		free(xml);
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
 }
 
 /* (b) the floor: one ECDSA P-256 / SHA-256 signature of a KRR-sized message. */
-static uint64_t loop_floor_sign(struct bench *b, uint64_t iters)
+static uint64_t loop_floor_sign(void *arg, uint64_t iters)
 {
+	struct bench *b = arg;
 	unsigned char sig[MAX_SIG];
 	uint64_t acc = 0;
 	size_t sig_len;
@@ -116,14 +91,15 @@ static uint64_t loop_floor_sign(struct bench *b, uint64_t iters)
 		else
 			acc += sig_len + sig[sig_len / 2];
 		EVP_MD_CTX_free(ctx);
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
 }
 
 /* (c) verify: krr_verify of the signed KRR, the CA as the only trust anchor. */
-static uint64_t loop_verify(struct bench *b, uint64_t iters)
+static uint64_t loop_verify(void *ctx, uint64_t iters)
 {
+	struct bench *b = ctx;
 	struct krr_verdict v;
 	uint64_t acc = 0;
 
@@ -136,14 +112,15 @@ static uint64_t loop_verify(struct bench *b, uint64_t iters)
 			b->failures++;
 		acc += v.n_signer_uris + (uint64_t)v.valid;
 		krr_verdict_clear(&v);
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
 }
 
 /* (d) the floor: one ECDSA P-256 / SHA-256 verification of the floor signature. */
-static uint64_t loop_floor_verify(struct bench *b, uint64_t iters)
+static uint64_t loop_floor_verify(void *arg, uint64_t iters)
 {
+	struct bench *b = arg;
 	uint64_t acc = 0;
 
 	for (uint64_t i = 0; i < iters; i++) {
@@ -154,110 +131,11 @@ static uint64_t loop_floor_verify(struct bench *b, uint64_t iters)
 		else
 			acc++;
 		EVP_MD_CTX_free(ctx);
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
 }
 
-static double run_ns(struct loop *l, struct bench *b, uint64_t iters)
-{
-	double t0 = now_ns();
-	uint64_t acc = l->fn(b, iters);
-	double t1 = now_ns();
-
-	sink += acc;
-	return t1 - t0;
-}
-
-/* Warm up, then find the iterations that fill one slice of about SLICE_NS. */
-static void calibrate(struct loop *l, struct bench *b)
-{
-	uint64_t iters = 1;
-	double ns;
-
-	for (double spent = 0; spent < WARMUP_NS;)
-		spent += run_ns(l, b, 10);
-	while ((ns = run_ns(l, b, iters)) < SLICE_NS / 4)
-		iters *= 2;
-	l->slice = (uint64_t)((double)iters * SLICE_NS / ns) + 1;
-}
-
-/*
- * One repetition: slices of the n loops take turns until each has run for at
- * least MIN_RUN_NS, so that a change in the machine's speed (a shared VM
- * drifts by tens of percent over seconds) hits all of them alike.
- */
-static void run_round(struct loop *l, size_t n, struct bench *b, int rep)
-{
-	double ns[4] = { 0 };
-	uint64_t ops[4] = { 0 };
-	bool more = true;
-
-	while (more) {
-		more = false;
-		for (size_t i = 0; i < n; i++) {
-			if (ns[i] >= MIN_RUN_NS)
-				continue;
-			ns[i] += run_ns(&l[i], b, l[i].slice);
-			ops[i] += l[i].slice;
-			more |= ns[i] < MIN_RUN_NS;
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		l[i].per_op[rep] = ns[i] / (double)ops[i];
-		l[i].ops = ops[i];
-	}
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, c = *(const double *)y;
-	return (a > c) - (a < c);
-}
-
-static double median(const double *v, size_t n)
-{
-	double s[REPS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return s[n / 2];
-}
-
-static double least(const double *v, size_t n)
-{
-	double m = v[0];
-
-	for (size_t i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
-static double most(const double *v, size_t n)
-{
-	double m = v[0];
-
-	for (size_t i = 1; i < n; i++)
-		if (v[i] > m)
-			m = v[i];
-	return m;
-}
-
-/* Stay on the CPU we start on, so that all loops see the same core and cache. */
-static int pin_cpu(void)
-{
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
-}
-
-/* Add one extension given in openssl.cnf syntax; 0 or -1. */
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
 {
 	X509V3_CTX ctx;
@@ -423,30 +301,30 @@ static int write_file(const char *dir, const char *name, const char *data, size_
 	return 0;
 }
 
-static void report(const struct loop *l, int reps)
+static void report(const struct bench_loop *l, int reps)
 {
-	double b = least(l->per_op, (size_t)reps);
+	double b = bench_least(l->per_op, (size_t)reps);
 
 	printf("%-30s %9.1f us/op %9.0f op/s", l->label, b / 1e3, 1e9 / b);
 	if (reps > 1)
-		printf("   (median %.1f us, %llu ops per run)", median(l->per_op, (size_t)reps) / 1e3,
+		printf("   (median %.1f us, %llu ops per run)", bench_median(l->per_op, (size_t)reps) / 1e3,
 		    (unsigned long long)l->ops);
 	putchar('\n');
 }
 
 /* Rate of x over rate of floor: the floor's time per operation over x's. */
-static void report_ratio(const char *label, const struct loop *x, const struct loop *base,
+static void report_ratio(const char *label, const struct bench_loop *x, const struct bench_loop *base,
     double target, const char *target_text, int reps)
 {
-	double ratio = least(base->per_op, (size_t)reps) / least(x->per_op, (size_t)reps);
+	double ratio = bench_least(base->per_op, (size_t)reps) / bench_least(x->per_op, (size_t)reps);
 	double paired[REPS];
 
 	for (int i = 0; i < reps; i++)
 		paired[i] = base->per_op[i] / x->per_op[i];
 	printf("%s  %.3f", label, ratio);
 	if (reps > 1)
-		printf(" (per run: median %.3f, range %.3f-%.3f)", median(paired, (size_t)reps),
-		    least(paired, (size_t)reps), most(paired, (size_t)reps));
+		printf(" (per run: median %.3f, range %.3f-%.3f)", bench_median(paired, (size_t)reps),
+		    bench_least(paired, (size_t)reps), bench_most(paired, (size_t)reps));
 	printf(", target >= %s: %s\n", target_text, ratio >= target ? "met" : "NOT met");
 }
 
@@ -476,11 +354,11 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct bench b = { .sig_len = 0 };
-	struct loop l[4] = {
-		{ .label = "(a) KRR build + sign", .fn = loop_sign },
-		{ .label = "(b) ECDSA P-256 sign (floor)", .fn = loop_floor_sign },
-		{ .label = "(c) KRR verify", .fn = loop_verify },
-		{ .label = "(d) ECDSA P-256 verify (floor)", .fn = loop_floor_verify },
+	struct bench_loop l[4] = {
+		{ .label = "(a) KRR build + sign", .fn = loop_sign, .ctx = &b },
+		{ .label = "(b) ECDSA P-256 sign (floor)", .fn = loop_floor_sign, .ctx = &b },
+		{ .label = "(c) KRR verify", .fn = loop_verify, .ctx = &b },
+		{ .label = "(d) ECDSA P-256 verify (floor)", .fn = loop_floor_verify, .ctx = &b },
 	};
 	struct pki pki = { .ca_key = NULL };
 	struct krr_error err;
@@ -568,7 +446,7 @@ int main(int argc, char **argv)
 		}
 	}
 	for (size_t i = 0; i < 4; i++)
-		l[i].fn(&b, 1);
+		l[i].fn(l[i].ctx, 1);
 	if (b.failures) {
 		fprintf(stderr, "micro_krr: a loop fails before timing\n");
 		goto out;
@@ -579,7 +457,7 @@ int main(int argc, char **argv)
 	    write_file(outdir, "krr.xml", b.signed_xml, b.signed_len) < 0))
 		goto out;
 
-	int cpu = pin_cpu();
+	int cpu = bench_pin_cpu();
 	printf("micro_krr: %s\n", OpenSSL_version(OPENSSL_VERSION));
 	printf("  KRR           %zu octets unsigned (the floor's message), %zu signed\n",
 	    unsigned_len, b.signed_len);
@@ -593,19 +471,17 @@ int main(int argc, char **argv)
 		    "default, interleaved runs)\n", (unsigned long long)fixed);
 	else
 		printf("best of %d runs of >= %.0f s per loop, the 4 loops taking turns in "
-		    "%.0f ms slices\n", reps, MIN_RUN_NS / 1e9, SLICE_NS / 1e6);
+		    "%.0f ms slices\n", reps, BENCH_MIN_RUN_NS / 1e9, BENCH_SLICE_NS / 1e6);
 	fflush(stdout);
 
+	struct bench_loop *const loops[] = { &l[0], &l[1], &l[2], &l[3] };
 	if (fixed) {
-		for (size_t i = 0; i < 4; i++) {
-			l[i].per_op[0] = run_ns(&l[i], &b, fixed) / (double)fixed;
-			l[i].ops = fixed;
-		}
+		bench_fixed(loops, 4, fixed);
 	} else {
 		for (size_t i = 0; i < 4; i++)
-			calibrate(&l[i], &b);
+			bench_calibrate(&l[i], 10);
 		for (int i = 0; i < reps; i++)
-			run_round(l, 4, &b, i);
+			bench_round(loops, 4, i);
 	}
 	if (b.failures) {
 		fprintf(stderr, "micro_krr: %llu failures inside the timed loops\n",

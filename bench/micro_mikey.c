@@ -2,32 +2,21 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "b64.h"
+#include "harness.h"
 #include "extract.h"
 #include "mikey.h"
 #include "sipmsg.h"
 
 #define DEFAULT_INPUT	"conf/invite-example.sip"
-#define MIN_RUN_NS	1e9	/* each loop runs at least this long per repetition */
-#define SLICE_NS	1e7	/* the loops alternate in slices of about this */
-#define WARMUP_NS	2e8
-#define REPS		5
+#define REPS		BENCH_REPS
 #define RATIO_TARGET	2.0
-
-/*
- * Results flow into this sink and the barrier makes memory opaque to the
- * optimiser, so neither loop can be hoisted, merged or dropped.
- */
-static volatile uint64_t sink;
-#define BARRIER()	__asm__ __volatile__("" ::: "memory")
 
 /* Everything both loops need, prepared once before timing. */
 struct bench {
@@ -48,26 +37,10 @@ struct bench {
 	uint64_t failures;
 };
 
-/* One measured loop and what was measured. */
-struct loop {
-	const char *label;
-	uint64_t (*fn)(struct bench *, uint64_t);
-	uint64_t slice;			/* messages per timed slice */
-	uint64_t msgs;			/* messages in the last repetition */
-	double per_msg[REPS];		/* ns per message, each repetition */
-};
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 /* (a) the hot path: find every I_MESSAGE in the body and decode each. */
-static uint64_t loop_decode(struct bench *b, uint64_t iters)
+static uint64_t loop_decode(void *ctx, uint64_t iters)
 {
+	struct bench *b = ctx;
 	struct extract_result res;
 	struct extract_error xerr;
 	struct mikey_msg m;
@@ -87,104 +60,31 @@ static uint64_t loop_decode(struct bench *b, uint64_t iters)
 			}
 			acc += m.n_pl + m.signed_span.len + (uint64_t)m.idr[MIKEY_ROLE_IDRKMSR];
 		}
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
 }
 
 /* (b) the floor: copy the same base64 text and decode it, nothing else. */
-static uint64_t loop_floor(struct bench *b, uint64_t iters)
+static uint64_t loop_floor(void *ctx, uint64_t iters)
 {
+	struct bench *b = ctx;
 	uint64_t acc = 0;
 	size_t out_len;
 
 	for (uint64_t i = 0; i < iters; i++) {
 		for (size_t k = 0; k < b->n_items; k++) {
 			memcpy(b->copy, b->text[k], b->text_len[k]);
-			BARRIER();
+			BENCH_BARRIER();
 			if (b64_decode(b->copy, b->text_len[k], b->out, &out_len, NULL) < 0) {
 				b->failures++;
 				continue;
 			}
 			acc += out_len + b->out[0];
 		}
-		BARRIER();
+		BENCH_BARRIER();
 	}
 	return acc;
-}
-
-static double run_ns(struct loop *l, struct bench *b, uint64_t iters)
-{
-	double t0 = now_ns();
-	uint64_t acc = l->fn(b, iters);
-	double t1 = now_ns();
-
-	sink += acc;
-	return t1 - t0;
-}
-
-/* Warm up, then find the iterations that fill one slice of about SLICE_NS. */
-static void calibrate(struct loop *l, struct bench *b)
-{
-	uint64_t iters = 1;
-	double ns;
-
-	for (double spent = 0; spent < WARMUP_NS;)
-		spent += run_ns(l, b, 100);
-	while ((ns = run_ns(l, b, iters)) < SLICE_NS / 4)
-		iters *= 2;
-	l->slice = (uint64_t)((double)iters * SLICE_NS / ns) + 1;
-}
-
-/*
- * One repetition: slices of the two loops alternate until each has run for
- * at least MIN_RUN_NS, so that a change in the machine's speed (a shared VM
- * drifts by tens of percent over seconds) hits both alike.
- */
-static void run_pair(struct loop *a, struct loop *fl, struct bench *b, int rep)
-{
-	double ns_a = 0, ns_b = 0;
-	uint64_t n_a = 0, n_b = 0;
-
-	while (ns_a < MIN_RUN_NS || ns_b < MIN_RUN_NS) {
-		if (ns_a < MIN_RUN_NS) {
-			ns_a += run_ns(a, b, a->slice);
-			n_a += a->slice;
-		}
-		if (ns_b < MIN_RUN_NS) {
-			ns_b += run_ns(fl, b, fl->slice);
-			n_b += fl->slice;
-		}
-	}
-	a->per_msg[rep] = ns_a / (double)n_a;
-	fl->per_msg[rep] = ns_b / (double)n_b;
-	a->msgs = n_a;
-	fl->msgs = n_b;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, c = *(const double *)y;
-	return (a > c) - (a < c);
-}
-
-static double median(const double *v, size_t n)
-{
-	double s[REPS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return s[n / 2];
-}
-
-static double best(const double *v, size_t n)
-{
-	double m = v[0];
-
-	for (size_t i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
 }
 
 static int read_file(const char *path, char **bufp, size_t *lenp)
@@ -247,27 +147,14 @@ static int floor_texts(struct bench *b, const struct extract_result *res)
 	return b->copy && b->out ? 0 : -ENOMEM;
 }
 
-/* Stay on the CPU we start on, so that both loops see the same core and cache. */
-static int pin_cpu(void)
+static void report(const struct bench_loop *l, int reps)
 {
-	cpu_set_t set;
-	int cpu = sched_getcpu();
-
-	if (cpu < 0)
-		return -1;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	return sched_setaffinity(0, sizeof(set), &set) == 0 ? cpu : -1;
-}
-
-static void report(const struct loop *l, int reps)
-{
-	double b = best(l->per_msg, (size_t)reps);
+	double b = bench_least(l->per_op, (size_t)reps);
 
 	printf("%-26s %8.1f ns/msg %10.0f msg/s", l->label, b, 1e9 / b);
 	if (reps > 1)
-		printf("   (median %.1f ns, %llu msgs per run)", median(l->per_msg, (size_t)reps),
-		    (unsigned long long)l->msgs);
+		printf("   (median %.1f ns, %llu msgs per run)", bench_median(l->per_op, (size_t)reps),
+		    (unsigned long long)l->ops);
 	putchar('\n');
 }
 
@@ -279,8 +166,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	struct bench b = { .cte = { NULL, 0 } };
-	struct loop la = { .label = "(a) extract + decode", .fn = loop_decode };
-	struct loop lb = { .label = "(b) memcpy + b64 (floor)", .fn = loop_floor };
+	struct bench_loop la = { .label = "(a) extract + decode", .fn = loop_decode, .ctx = &b };
+	struct bench_loop lb = { .label = "(b) memcpy + b64 (floor)", .fn = loop_floor, .ctx = &b };
+	struct bench_loop *const loops[] = { &la, &lb };
 	struct extract_result res;
 	struct extract_error xerr;
 	struct sipmsg sip;
@@ -363,7 +251,7 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < b.n_items; k++)
 		b64_len += b.text_len[k];
 
-	int cpu = pin_cpu();
+	int cpu = bench_pin_cpu();
 	printf("micro_mikey: %s\n", path);
 	printf("  SIP message   %zu octets (body %zu octets, %.*s)\n", len, b.body_len,
 	    (int)b.ct.len, b.ct.ptr);
@@ -378,18 +266,16 @@ int main(int argc, char **argv)
 		    "default, interleaved runs)\n", (unsigned long long)fixed);
 	else
 		printf("best of %d runs of >= %.0f s each, in alternating %.0f ms slices\n",
-		    reps, MIN_RUN_NS / 1e9, SLICE_NS / 1e6);
+		    reps, BENCH_MIN_RUN_NS / 1e9, BENCH_SLICE_NS / 1e6);
 	fflush(stdout);
 
 	if (fixed) {
-		la.per_msg[0] = run_ns(&la, &b, fixed) / (double)fixed;
-		lb.per_msg[0] = run_ns(&lb, &b, fixed) / (double)fixed;
-		la.msgs = lb.msgs = fixed;
+		bench_fixed(loops, 2, fixed);
 	} else {
-		calibrate(&la, &b);
-		calibrate(&lb, &b);
+		bench_calibrate(&la, 100);
+		bench_calibrate(&lb, 100);
 		for (int i = 0; i < reps; i++)
-			run_pair(&la, &lb, &b, i);
+			bench_round(loops, 2, i);
 	}
 	if (b.failures) {
 		fprintf(stderr, "micro_mikey: %llu failures inside the timed loops\n",
@@ -397,16 +283,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	double ratio = best(la.per_msg, (size_t)reps) / best(lb.per_msg, (size_t)reps);
+	double ratio = bench_least(la.per_op, (size_t)reps) / bench_least(lb.per_op, (size_t)reps);
 	double paired[REPS];
 	for (int i = 0; i < reps; i++)
-		paired[i] = la.per_msg[i] / lb.per_msg[i];
+		paired[i] = la.per_op[i] / lb.per_op[i];
 	report(&la, reps);
 	report(&lb, reps);
 	printf("ratio (a)/(b)  %.2f", ratio);
 	if (reps > 1)
-		printf(" (per run: median %.2f, min %.2f)", median(paired, (size_t)reps),
-		    best(paired, (size_t)reps));
+		printf(" (per run: median %.2f, min %.2f)", bench_median(paired, (size_t)reps),
+		    bench_least(paired, (size_t)reps));
 	printf(", target <= %.1f: %s\n", RATIO_TARGET,
 	    ratio <= RATIO_TARGET ? "within" : "NOT within");
 	for (size_t k = 0; k < b.n_items; k++)
