@@ -54,6 +54,7 @@ static const struct conf_domain domain_default;		/* no KMS (required), no extern
 static int conf_defaults(struct conf *c)
 {
 	c->server.role = CONF_PRIMARY;
+	c->server.sip_t1 = CONF_SIP_T1_DEFAULT;
 	c->policy.on_missing_mikey = CONF_FORWARD;
 	c->policy.on_malformed_mikey = CONF_REJECT;
 	c->policy.on_unknown_target = CONF_FORWARD;
@@ -74,6 +75,7 @@ enum ftype {
 	F_STRING,
 	F_PATH,		/* a string, resolved against the configuration file's folder */
 	F_BOOL,
+	F_INT,		/* an integer in [min, max], stored as int */
 	F_ENUM,		/* a string among values[], stored as its index */
 	F_TIME,		/* xsd:dateTime text, stored as Unix seconds */
 	F_STRINGS,	/* [ "a", "b" ] or ( "a", "b" ) */
@@ -89,6 +91,7 @@ struct field {
 	const struct field *members;	/* F_GROUP, F_LIST (NULL-named sentinel) */
 	size_t size, off_n, off_line;	/* F_LIST: element size, where the count and each line go */
 	const void *init;		/* F_LIST: a new element's defaults */
+	int min, max;			/* F_INT bounds */
 };
 
 #define FIELD(T, n, t, m)	{ .name = (n), .type = (t), .off = offsetof(T, m) }
@@ -96,6 +99,7 @@ struct field {
 #define GROUP(n, f)		{ .name = (n), .type = F_GROUP, .members = (f) }
 #define LIST(T, n, m, cnt, E, f, d) { .name = (n), .type = F_LIST, .off = offsetof(T, m), \
 	.off_n = offsetof(T, cnt), .size = sizeof(E), .off_line = offsetof(E, line), .members = (f), .init = (d) }
+#define INT(T, n, m, lo, hi)	{ .name = (n), .type = F_INT, .off = offsetof(T, m), .min = (lo), .max = (hi) }
 #define END			{ .name = NULL }
 
 static const char *const server_roles[] = { "primary", "partner", NULL };
@@ -109,6 +113,7 @@ static const struct field server_fields[] = {
 	FIELD(struct conf, "kms_uri", F_STRING, server.kms_uri),
 	FIELD(struct conf, "listen", F_STRINGS, server.listen),
 	FIELD(struct conf, "next_hop", F_STRING, server.next_hop),
+	INT(struct conf, "sip_t1", server.sip_t1, CONF_SIP_T1_MIN, CONF_SIP_T1_MAX),
 	END
 };
 
@@ -486,6 +491,15 @@ static void extract_field(struct loader *ld, const config_setting_t *s, const st
 			diag(ld, s, "%s: expected a boolean (true or false)", key);
 		else
 			*(bool *)(void *)(base + f->off) = config_setting_get_bool(s) != 0;
+		break;
+	case F_INT:
+		if (type != CONFIG_TYPE_INT && type != CONFIG_TYPE_INT64)
+			diag(ld, s, "%s: expected an integer", key);
+		else if (config_setting_get_int64(s) < f->min || config_setting_get_int64(s) > f->max)
+			diag(ld, s, "%s: %lld is out of range (%d to %d)", key, (long long)config_setting_get_int64(s),
+			    f->min, f->max);
+		else
+			*(int *)(void *)(base + f->off) = (int)config_setting_get_int64(s);
 		break;
 	case F_STRINGS:
 		extract_strings(ld, s, (struct conf_strings *)(void *)(base + f->off), key);
@@ -1024,4 +1038,24 @@ void conf_diags_clear(struct conf_diags *d)
 	free(d->msg);
 	d->msg = NULL;
 	d->n = 0;
+}
+
+int conf_diags_add(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
+{
+	char text[512], *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	int n = line > 0 ? asprintf(&msg, "%s:%d: %s", file, line, text) : asprintf(&msg, "%s: %s", file, text);
+	char **v = n < 0 ? NULL : realloc(d->msg, (d->n + 1) * sizeof(*v));
+	if (!v) {
+		if (n >= 0)
+			free(msg);
+		return -ENOMEM;
+	}
+	d->msg = v;
+	d->msg[d->n++] = msg;
+	return 0;
 }

@@ -9,6 +9,10 @@
 enum conf_server_role { CONF_PRIMARY, CONF_PARTNER };
 enum conf_kms_role { CONF_KMS_HOME, CONF_KMS_EXTERNAL };
 enum conf_action { CONF_FORWARD, CONF_REJECT };
+#define CONF_SIP_T1_DEFAULT	500
+#define CONF_SIP_T1_MIN		10
+#define CONF_SIP_T1_MAX		10000
+
 enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
 /* A list of owned strings. */
@@ -54,6 +58,7 @@ struct conf {
 		char *kms_uri;				/* required: KRR OriginatorKmsUri */
 		struct conf_strings listen;		/* default: sip:127.0.0.1:5060;transport=udp */
 		char *next_hop;				/* optional */
+		int sip_t1;				/* RFC 3261 T1, ms (default 500) */
 	} server;
 	struct conf_kms *kms;
 	size_t n_kms;
@@ -99,5 +104,9 @@ struct conf_diags {
 int conf_load(const char *path, struct conf **out, struct conf_diags *diags);
 void conf_free(struct conf *c);
 void conf_diags_clear(struct conf_diags *d);
+
+/* Append "file:line: message" (line 0: "file: message") to d; 0 or -ENOMEM. */
+int conf_diags_add(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -16,30 +16,6 @@
 
 #define KMS_NS "urn:3gpp:ns:mcsecKMSInterface:1.0"
 
-static int diag(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int diag(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
-{
-	char text[512], *msg;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	int n = line > 0 ? asprintf(&msg, "%s:%d: %s", file, line, text)
-			 : asprintf(&msg, "%s: %s", file, text);
-	char **v = n < 0 ? NULL : realloc(d->msg, (d->n + 1) * sizeof(*v));
-	if (!v) {
-		if (n >= 0)
-			free(msg);
-		return -ENOMEM;
-	}
-	d->msg = v;
-	d->msg[d->n++] = msg;
-	return 0;
-}
-
 void kms_info_clear(struct kms_info *info)
 {
 	free(info->uri);
@@ -270,7 +246,7 @@ static int merge(struct kms_registry *r, struct kms_info *cert, struct conf_diag
 	struct kms_info *k = (struct kms_info *)kms_find(r, cert->uri);
 
 	if (!k) {
-		int rc = diag(d, cert->cert_file, 0, "KmsCertificate for %s, which kms does not declare",
+		int rc = conf_diags_add(d, cert->cert_file, 0, "KmsCertificate for %s, which kms does not declare",
 		    cert->uri);
 		kms_info_clear(cert);
 		return rc < 0 ? -ENOMEM : -EINVAL;
@@ -304,7 +280,7 @@ static int load_certs(const char *dir, struct kms_registry *r, struct conf_diags
 	int n = scandir(dir, &names, xml_file, alphasort), rc = 0;
 
 	if (n < 0)
-		return diag(d, dir, 0, "kms_certificates: cannot read the folder: %s", strerror(errno)) < 0
+		return conf_diags_add(d, dir, 0, "kms_certificates: cannot read the folder: %s", strerror(errno)) < 0
 		    ? -ENOMEM : -EINVAL;
 	for (int i = 0; i < n; i++) {
 		char *path = NULL, *buf = NULL, err[160];
@@ -319,12 +295,12 @@ static int load_certs(const char *dir, struct kms_registry *r, struct conf_diags
 		    (size = ftell(f)) < 0 || size > KMS_MAX_CERT_DOC || fseek(f, 0, SEEK_SET) < 0 ||
 		    (buf = malloc((size_t)size + 1)) == NULL ||
 		    fread(buf, 1, (size_t)size, f) != (size_t)size) {
-			if (diag(d, path, 0, "cannot read (or larger than %d octets)", KMS_MAX_CERT_DOC) < 0)
+			if (conf_diags_add(d, path, 0, "cannot read (or larger than %d octets)", KMS_MAX_CERT_DOC) < 0)
 				rc = -ENOMEM;
 			else if (rc == 0)
 				rc = -EINVAL;
 		} else if (kms_cert_parse(buf, (size_t)size, &k, err, sizeof(err), &line) < 0) {
-			if (diag(d, path, line, "%s", err) < 0)
+			if (conf_diags_add(d, path, line, "%s", err) < 0)
 				rc = -ENOMEM;
 			else if (rc == 0)
 				rc = -EINVAL;

@@ -1,0 +1,125 @@
+/* One configuration generation: load everything a decision needs, or say what is wrong with it. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "world.h"
+
+/* PEM files are small; anything larger is not what the configuration meant. */
+#define PEM_MAX (1u << 20)
+
+static int read_pem(const char *path, char **buf, size_t *len, struct conf_diags *d)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t n = 0;
+
+	if (!f || (b = malloc(PEM_MAX + 1)) == NULL) {
+		int e = errno;
+		if (f)
+			fclose(f);
+		return conf_diags_add(d, path, 0, "cannot read: %s", strerror(e)) < 0 ? -ENOMEM : -EINVAL;
+	}
+	n = fread(b, 1, PEM_MAX + 1, f);
+	bool bad = ferror(f) || n > PEM_MAX;
+	fclose(f);
+	if (bad) {
+		OPENSSL_cleanse(b, PEM_MAX + 1);
+		free(b);
+		return conf_diags_add(d, path, 0, "cannot read (or larger than %u octets)", PEM_MAX) < 0 ?
+		    -ENOMEM : -EINVAL;
+	}
+	b[n] = '\0';
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
+/* Free a buffer that may have held a private key. */
+static void drop(char *b, size_t len)
+{
+	if (b)
+		OPENSSL_cleanse(b, len);
+	free(b);
+}
+
+static int load_keys(struct world *w, struct conf_diags *d)
+{
+	const struct conf *c = w->conf;
+	struct krr_error e;
+	char *cert = NULL, *key = NULL, *anchors = NULL;
+	size_t cl = 0, kl = 0, al = 0;
+	int rc = 0;
+
+	if (c->krr.certificate) {
+		if ((rc = read_pem(c->krr.certificate, &cert, &cl, d)) == 0 &&
+		    (rc = read_pem(c->krr.private_key, &key, &kl, d)) == 0 &&
+		    krr_signer_new(cert, cl, key, kl, &w->signer, &e) < 0)
+			rc = conf_diags_add(d, c->path, 0, "krr.certificate/krr.private_key: %s", e.detail) < 0 ?
+			    -ENOMEM : -EINVAL;
+	}
+	if (rc == 0 && c->krr.trust_anchors) {
+		if ((rc = read_pem(c->krr.trust_anchors, &anchors, &al, d)) == 0 &&
+		    krr_verifier_new(anchors, al, &w->verifier, &e) < 0)
+			rc = conf_diags_add(d, c->krr.trust_anchors, 0, "krr.trust_anchors: %s", e.detail) < 0 ?
+			    -ENOMEM : -EINVAL;
+	}
+	drop(cert, cl);
+	drop(key, kl);
+	drop(anchors, al);
+	return rc;
+}
+
+int world_load(const char *path, bool keys, struct world **out, struct conf_diags *d)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	char err[256];
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	w->refs = 1;
+	if ((rc = conf_load(path, &w->conf, d)) < 0 || (rc = kms_registry_build(w->conf, &w->kms, d)) < 0)
+		goto fail;
+	if ((rc = lookup_open(w->conf, &w->lookup, err, sizeof(err))) < 0) {
+		if (conf_diags_add(d, path, 0, "lookup: %s", err) < 0)
+			rc = -ENOMEM;
+		goto fail;
+	}
+	if (keys && (rc = load_keys(w, d)) < 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	world_unref(w);
+	return rc == -ENOMEM ? -ENOMEM : -EINVAL;
+}
+
+struct world *world_ref(struct world *w)
+{
+	w->refs++;
+	return w;
+}
+
+void world_unref(struct world *w)
+{
+	if (!w || --w->refs > 0)
+		return;
+	krr_verifier_free(w->verifier);
+	krr_signer_free(w->signer);
+	lookup_close(w->lookup);
+	kms_registry_free(w->kms);
+	conf_free(w->conf);
+	free(w);
+}
+
+struct policy_ctx world_policy_ctx(struct world *w)
+{
+	return (struct policy_ctx){ .conf = w->conf, .kms = w->kms, .lookup = w->lookup,
+		.signer = w->signer, .verifier = w->verifier };
+}
