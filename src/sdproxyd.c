@@ -163,16 +163,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mcx-sdproxyd: unexpected argument '%s'\n%s", argv[optind], usage);
 		return EXIT_USAGE;
 	}
+	/* The daemon leaves its folder (chdir /): a reload must still find the file. */
+	char *abs_config = realpath(dm.config, NULL);
+	if (abs_config)
+		dm.config = abs_config;
 	if (krr_global_init() < 0) {
 		fprintf(stderr, "mcx-sdproxyd: cannot initialise libxml2/xmlsec\n");
 		return EXIT_RUNTIME;
 	}
-	if (load(dm.config, &dm.world, "", true) < 0)
+	if (load(dm.config, &dm.world, "", true) < 0) {
+		free(abs_config);
 		return EXIT_CONFIG;
+	}
 	if (check) {
 		printf("%s: configuration ok\n", dm.config);
 		world_unref(dm.world);
 		krr_global_cleanup();
+		free(abs_config);
 		return EXIT_OK;
 	}
 	dm.world->generation = dm.generation = 1;
@@ -223,5 +230,6 @@ int main(int argc, char **argv)
 	krr_global_cleanup();
 	log_info("stopped");
 	log_close();
+	free(abs_config);
 	return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
 }
