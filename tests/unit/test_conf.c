@@ -153,6 +153,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->server.listen.n, 1);
 	ck_assert_str_eq(c->server.listen.v[0], "sip:127.0.0.1:5060;transport=udp");
 	ck_assert_ptr_null(c->server.next_hop);
+	ck_assert_int_eq(c->server.sip_t1, 500);
 	ck_assert_uint_eq(c->n_kms, 1);
 	ck_assert_str_eq(c->kms[0].uri, "kms.home.example");
 	ck_assert_int_eq(c->kms[0].role, CONF_KMS_HOME);
@@ -215,6 +216,7 @@ START_TEST(test_full)
 	ck_assert_str_eq(c->server.listen.v[0], "sip:127.0.0.1:5070;transport=udp");
 	ck_assert_str_eq(c->server.listen.v[1], "sip:[::1]:5070;transport=tcp");
 	ck_assert_str_eq(c->server.next_hop, "sip:127.0.0.1:5080");
+	ck_assert_int_eq(c->server.sip_t1, 250);
 
 	ck_assert_uint_eq(c->n_kms, 3);
 	ck_assert_int_eq(c->kms[0].role, CONF_KMS_HOME);
