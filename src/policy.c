@@ -103,8 +103,13 @@ void policy_outcome_clear(struct policy_outcome *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* A KRR Id that is unique per call and moment, and the same for the same inputs. */
-static void krr_id(const struct policy_invite *inv, int64_t now, const char *salt, char out[20])
+/*
+ * A KRR Id that is unique per call, moment, originator and embedded KRR, and
+ * the same for the same inputs: two servers replacing KRRs of one call in
+ * the same second must not make the Id of the KRR they embed.
+ */
+static void krr_id(const struct policy_invite *inv, int64_t now, const char *salt, const char *originator,
+    const char *embed, char out[20])
 {
 	unsigned char h[32];
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -113,8 +118,8 @@ static void krr_id(const struct policy_invite *inv, int64_t now, const char *sal
 	snprintf(t, sizeof(t), "%lld", (long long)now);
 	memset(h, 0, sizeof(h));
 	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		const char *parts[] = { inv->call_id, inv->from, t, salt };
-		for (size_t i = 0; i < 4; i++)
+		const char *parts[] = { inv->call_id, inv->from, t, salt, originator, embed };
+		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 			EVP_DigestUpdate(md, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
 		EVP_DigestFinal_ex(md, h, NULL);
 	}
@@ -134,7 +139,7 @@ static int make_krr(const struct policy_ctx *c, const struct policy_invite *inv,
 
 	if (!k)
 		return -ENOMEM;
-	krr_id(inv, now, salt, id);
+	krr_id(inv, now, salt, c->conf->server.uri, embed, id);
 	k->time = now;
 	if (krr_set(&k->id, id) < 0 || krr_set(&k->version, "1.0.0") < 0)
 		rc = -ENOMEM;

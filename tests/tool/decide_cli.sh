@@ -525,4 +525,24 @@ decide primary.conf garbage
 expect "discard: malformed KRR" "$BOB" discard discard:malformed-plain-488 488 null null
 is "discard malformed: signature malformed" "$(jqo .signature)" '"malformed"'
 
+# Two servers replacing KRRs of one call in the same second (3b at the partner, then 3c at the
+# primary): each new KRR has its own Id, never the one of the KRR it embeds.
+SAME=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+edit primary.conf primary-deny-pi.conf 's/deny_initiator_kms = \[ \]/deny_initiator_kms = [ "kms.partner.example" ]/'
+dkrr chain partner.example "$H" "$P" "$H $P $ROGUE" "$P" "$BOB" "$P"
+decide partner.conf chain --time "$SAME"
+expect "3b then 3c, same second: the partner replaces" "$BOB" replace 3b:replace 488 "[\"$H\",\"$P\"]" "[\"$P\"]"
+jq -j .krr "$WORK/out" >"$WORK/chain2.xml"
+response chain2
+sed -i 's/^Call-ID: chain2@test/Call-ID: chain@test/' "$WORK/chain2.sip"	# the same call
+decide primary-deny-pi.conf chain2 --time "$SAME"
+CID=chain@test
+expect "3b then 3c, same second: the primary replaces again" "$BOB" replace 2b/3c:replace 488 "[\"$H\"]" "[\"$P\"]"
+jq -j .krr "$WORK/out" >"$WORK/chain3.xml"
+run "$SDTOOL" krr decode --json "$WORK/chain3.xml"
+is "3b then 3c: three KRRs, three Ids" \
+	"$(jqo '[.originator, .embedded.originator, .embedded.embedded.originator] | length')
+$(jqo '[.id, .embedded.id, .embedded.embedded.id] | unique | length')" "3
+3"
+
 done_testing
