@@ -29,6 +29,7 @@ struct txn;
 #define NTA_INCOMING_MAGIC_T	struct txn
 #define NTA_OUTGOING_MAGIC_T	struct txn
 
+#include <sofia-sip/hostdomain.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_stateless.h>
@@ -51,6 +52,12 @@ struct txn;
 #define HOST_MAX	64	/* an IPv6 literal in brackets fits */
 #define STOP_GRACE_MS	500	/* how long the loop runs after stop, for the last messages */
 #define MAX_MESSAGE	(256 * 1024)
+/*
+ * A request travels the way it came: nta would otherwise try TCP for every
+ * UDP request over 1300 octets (RFC 3261 18.1.1), which an I_MESSAGE in SDP
+ * always is, towards peers that often listen on UDP only.
+ */
+#define UDP_MAX		65000
 
 /* One address this proxy listens on: for Record-Route, and to recognise its own Route and Via. */
 struct me {
@@ -122,8 +129,8 @@ static void txn_free(struct txn *t)
 	free(t);
 }
 
-/* host as written in a URI or Via (IPv6 with or without brackets), port NULL meaning 5060. */
-static bool is_me(const struct proxy *p, const char *host, const char *port)
+/* Whether host:port (as in a URI or Via: IPv6 with or without brackets, port NULL meaning 5060) is m. */
+static bool is_me_one(const struct me *m, const char *host, const char *port)
 {
 	char h[HOST_MAX];
 
@@ -133,25 +140,28 @@ static bool is_me(const struct proxy *p, const char *host, const char *port)
 		snprintf(h, sizeof(h), "[%s]", host);
 	else
 		snprintf(h, sizeof(h), "%s", host);
-	if (!port || !*port)
-		port = "5060";
+	return strcasecmp(m->host, h) == 0 && strcmp(m->port, port && *port ? port : "5060") == 0;
+}
+
+static bool is_me(const struct proxy *p, const char *host, const char *port)
+{
 	for (size_t i = 0; i < p->n_me; i++)
-		if (strcasecmp(p->me[i].host, h) == 0 && strcmp(p->me[i].port, port) == 0)
+		if (is_me_one(&p->me[i], host, port))
 			return true;
 	return false;
 }
 
-/* The listen address a request came in on, for its Record-Route. */
+/* The listen address a request came in on (a TCP connection's listening parent), for its Record-Route. */
 static const struct me *me_of(struct proxy *p, nta_incoming_t *irq, msg_t *msg)
 {
 	tport_t *tp = nta_incoming_transport(p->agent, irq, msg);
 	const struct me *found = &p->me[0];
 
 	if (tp) {
-		const tp_name_t *n = tport_name(tp);
+		const tport_t *primary = tport_is_primary(tp) ? tp : tport_parent(tp);
+		const tp_name_t *n = primary ? tport_name(primary) : NULL;
 		for (size_t i = 0; n && i < p->n_me; i++)
-			if (strcasecmp(p->me[i].proto, n->tpn_proto) == 0 && strcmp(p->me[i].port, n->tpn_port) == 0 &&
-			    is_me(p, n->tpn_host, n->tpn_port)) {
+			if (strcasecmp(p->me[i].proto, n->tpn_proto) == 0 && is_me_one(&p->me[i], n->tpn_host, n->tpn_port)) {
 				found = &p->me[i];
 				break;
 			}
@@ -381,6 +391,34 @@ static bool decide_invite(struct txn *t, const sip_t *sip)
 	return here;
 }
 
+/* Where a request goes: the route given, else its top Route, else its Request-URI. */
+static const url_t *destination(const sip_t *sip, const url_string_t *route)
+{
+	if (route)
+		return route->us_url;
+	return sip->sip_route ? sip->sip_route->r_url : sip->sip_request->rq_url;
+}
+
+/*
+ * ACK for a 2xx: end to end, no transaction.  To a numeric address it goes
+ * out statelessly and nothing is kept; a name to resolve needs nta's
+ * transaction, destroyed at once so nta frees it after Timer F.
+ */
+static void forward_ack(struct proxy *p, msg_t *msg, const sip_t *sip, const url_string_t *route)
+{
+	const url_t *to = destination(sip, route);
+	bool numeric = to && to->url_host && host_is_ip_address(to->url_host);
+	nta_outgoing_t *orq = nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg,
+	    TAG_IF(numeric, NTATAG_STATELESS(1)), TAG_END());
+
+	if (!orq) {
+		log_debug("ACK not forwarded");
+		msg_destroy(msg);
+	} else if (orq != (nta_outgoing_t *)-1) {
+		nta_outgoing_destroy(orq);
+	}
+}
+
 static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *in)
 {
 	(void)leg;
@@ -393,7 +431,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
 
 	msg_t *orig = nta_incoming_getrequest(irq);
-	msg_t *msg = orig ? msg_copy(orig) : NULL;
+	msg_t *msg = orig ? msg_dup(orig) : NULL;
 	if (orig)
 		msg_destroy(orig);
 	sip_t *sip = msg ? sip_object(msg) : NULL;
@@ -404,9 +442,11 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	}
 
 	/* Max-Forwards: one hop less, or the RFC 3261 default when absent. */
-	if (sip->sip_max_forwards)
+	if (sip->sip_max_forwards) {
 		sip->sip_max_forwards->mf_count--;
-	else
+		/* The copy still holds the original's wire text: drop it so the new count is encoded. */
+		msg_fragment_clear(sip->sip_max_forwards->mf_common);
+	} else
 		sip_add_make(msg, sip, sip_max_forwards_class, "70");
 	strip_own_routes(p, msg, sip);
 
@@ -425,9 +465,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	}
 
 	if (ack) {
-		/* ACK for a 2xx: end to end, no transaction; nta sends it and forgets it. */
-		if (!nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg, TAG_END()))
-			log_debug("ACK not forwarded");
+		forward_ack(p, msg, sip, route);
 		nta_incoming_destroy(irq);
 		return 0;
 	}
@@ -464,6 +502,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	}
 	t->orq = nta_outgoing_mcreate(p->agent, on_response, t, route, msg, TAG_END());
 	if (!t->orq) {
+		msg_destroy(msg);
 		log_warn("call %s: cannot forward %s: 503", t->call_id, in->sip_request->rq_method_name);
 		nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
 		t->answered = true;
@@ -517,6 +556,7 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 			    NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1),
 			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
 			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
+			    NTATAG_UDP_MTU(UDP_MAX),
 			    NTATAG_EXTRA_100(0), TAG_END());
 			rc = p->agent ? 0 : -1;
 		}

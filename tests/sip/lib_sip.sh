@@ -33,6 +33,9 @@ SIP_T0=$(date +%s%N)
 
 sip_cleanup() {
 	s_rc=$?
+	for s_f in "$WORK"/*.pid; do
+		[ ! -f "$s_f" ] || SIP_PIDS="$SIP_PIDS $(cat "$s_f")"
+	done
 	for s_p in $SIP_PIDS; do
 		kill -TERM "$s_p" 2>/dev/null || :
 	done
@@ -97,11 +100,12 @@ need_sip() {
 # ---- ports ----
 
 # sip_ports BASE: this script's ports.  P_PRI (primary) P_PAR (partner) P_UAS (terminating
-# sipp) P_UAC (initiating sipp) P_UAS2 (another sipp) P_DEAD (nothing listens there), and
-# sipp control ports from BASE+50 up (one per sipp run).
+# sipp) P_UAC (initiating sipp) P_UAS2 (another sipp) P_DEAD (nothing listens there) P_UAC2
+# (an initiating sipp in the background), and sipp control ports from BASE+50 up (one per
+# sipp run).
 sip_ports() {
 	P_PRI=$1 P_PAR=$(($1 + 1)) P_UAS=$(($1 + 2)) P_UAC=$(($1 + 3)) P_UAS2=$(($1 + 4))
-	P_DEAD=$(($1 + 5))
+	P_DEAD=$(($1 + 5)) P_UAC2=$(($1 + 6))
 	CP_NEXT=$(($1 + 50)) CP_LAST=$(($1 + 99))
 }
 
@@ -206,8 +210,8 @@ ue_krr() {
 make_conf() {
 	m_f=$1
 	shift
-	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh= m_t1= m_kms= m_kx= m_lookup=
-	m_unknown= m_malformed=reject m_di= m_dr= m_rs=false m_level=info m_signer=
+	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
+	m_lookup='' m_unknown='' m_malformed=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -362,9 +366,11 @@ wait_log() {
 }
 
 # decision_of NAME CALL-ID: what daemon NAME logged for that call ("<decision> rule <rule>
-# status <status> target <target>", what may follow cut), one line per decision.
+# status <status> target <target>", what may follow cut), one line per decision; other lines
+# about the call (a 503 or 408 sent upstream ...) are not decisions.
 decision_of() {
-	grep -F "call $2: " "$WORK/$1.log" | sed 's/.*call [^ ]*: //' | cut -d' ' -f1-7 || :
+	grep -F "call $2: " "$WORK/$1.log" | sed 's/.*call [^ ]*: //' | awk '$2 == "rule" && $4 == "status" && $6 == "target"' |
+		cut -d' ' -f1-7 || :
 }
 
 # audit_of CONF CALL-ID: the audit records (compact JSON, one per line) of that call.
@@ -449,20 +455,51 @@ uas_stop() {
 }
 
 # uac NAME SCENARIO HOST REMOTE [SIPP-OPTION...]: an initiating sipp (scenarios/SCENARIO.xml)
-# from HOST to REMOTE (host:port, [v6]:port), one call from $WORK/NAME.csv, in the foreground,
-# -timeout 15s unless given.  RC: its exit status (0: the call went as the scenario says);
-# MS: its run time in milliseconds.
+# from HOST port P_UAC to REMOTE (host:port, [v6]:port), one call from $WORK/NAME.csv, in the
+# foreground, -timeout 15s unless given.  RC: its exit status (0: the call went as the scenario
+# says); MS: its run time in milliseconds.
 uac() {
-	c_n=$1 c_s=$2 c_h=$3 c_r=$4
-	shift 4
 	next_cp
-	c_t0=$(now_ms)
+	uac_run "$P_UAC" "$@"
+}
+
+# uac_bg NAME SCENARIO HOST REMOTE [SIPP-OPTION...]: the same from port P_UAC2, in the
+# background; uac_bg_wait NAME then sets RC and MS.
+uac_bg() {
+	next_cp
+	(
+		uac_run "$P_UAC2" "$@"
+		echo "$RC $MS" >"$WORK/$1.rc"
+	) &
+	SIP_PIDS="$SIP_PIDS $!"
+	eval "BGPID_$1=$!"
+}
+
+uac_bg_wait() {
+	eval "b_pid=\$BGPID_$1"
 	set +e
+	wait "$b_pid"
+	set -e
+	RC=255 MS=0
+	[ ! -s "$WORK/$1.rc" ] || read -r RC MS <"$WORK/$1.rc"
+}
+
+# uac_run PORT NAME SCENARIO HOST REMOTE [SIPP-OPTION...]: uac's work, control port CP.
+uac_run() {
+	c_lp=$1 c_n=$2 c_s=$3 c_h=$4 c_r=$5
+	shift 5
+	c_t0=$(now_ms)
 	# shellcheck disable=SC2046
-	(cd "$WORK" && exec "$SIPP" -sf "$SCEN/$c_s.xml" -i "$c_h" -p "$P_UAC" $(sipp_opts "$c_n") \
-		-inf "$WORK/$c_n.csv" -timeout 15s -timeout_error "$@" "$c_r" >"$WORK/$c_n.out" 2>&1 </dev/null)
+	(cd "$WORK" && exec "$SIPP" -sf "$SCEN/$c_s.xml" -i "$c_h" -p "$c_lp" $(sipp_opts "$c_n") \
+		-inf "$WORK/$c_n.csv" -timeout 15s -timeout_error "$@" "$c_r" >"$WORK/$c_n.out" 2>&1 </dev/null) &
+	c_pid=$!
+	# (for sip_cleanup, should this run in a background subshell that it cannot see into)
+	echo "$c_pid" >"$WORK/$c_n.pid"
+	set +e
+	wait "$c_pid"
 	RC=$?
 	set -e
+	rm -f "$WORK/$c_n.pid"
 	MS=$(( $(now_ms) - c_t0 ))
 }
 
