@@ -11,7 +11,15 @@
 
 struct invite_facts *invite_facts_new(void)
 {
-	return calloc(1, sizeof(struct invite_facts));
+	/* Only inv and arena need to start empty: the buffers are written before inv points at them. */
+	struct invite_facts *f = malloc(sizeof(*f));
+
+	if (f) {
+		memset(&f->inv, 0, sizeof(f->inv));
+		f->malformed[0] = '\0';
+		f->arena = NULL;
+	}
+	return f;
 }
 
 void invite_facts_free(struct invite_facts *f)

@@ -20,7 +20,7 @@ struct invite_facts {
 	uint8_t *arena;
 };
 
-/* A zeroed invite_facts on the heap (it is about 9 kB); NULL when out of memory. */
+/* An empty invite_facts on the heap (about 9 kB; only inv and arena are cleared); NULL when out of memory. */
 struct invite_facts *invite_facts_new(void);
 void invite_facts_free(struct invite_facts *f);
 

@@ -289,7 +289,7 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
 
 	if (status <= 100 || t->answered)
-		return 0;		/* 100 Trying is hop by hop; ours went up already */
+		return 0;		/* 100 Trying is hop by hop; nta sends ours (EXTRA_100) */
 	if (status == 488 && sip && t->facts && t->facts->inv.mikey == POLICY_MIKEY && krr_coming_back(t, sip)) {
 		txn_free(t);
 		return 0;
@@ -431,7 +431,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
 
 	msg_t *orig = nta_incoming_getrequest(irq);
-	msg_t *msg = orig ? msg_dup(orig) : NULL;
+	msg_t *msg = orig ? msg_copy(orig) : NULL;
 	if (orig)
 		msg_destroy(orig);
 	sip_t *sip = msg ? sip_object(msg) : NULL;
@@ -483,7 +483,6 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	nta_incoming_bind(irq, on_cancel, t);
 
 	if (method == sip_method_invite) {
-		nta_incoming_treply(irq, SIP_100_TRYING, TAG_END());
 		if (initial && decide_invite(t, sip)) {
 			msg_destroy(msg);
 			txn_free(t);
@@ -552,12 +551,17 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 		const char *uri = c->server.listen.v[i];
 		int rc = i == 0 ? 0 : nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri), TAG_END());
 		if (i == 0) {
+			/*
+			 * EXTRA_100: nta sends 100 Trying only when no response
+			 * has gone upstream within 200 ms (RFC 3261 16.2), which
+			 * saves a message on calls answered quickly.
+			 */
 			p->agent = nta_agent_create(p->root, URL_STRING_MAKE(uri), on_stray, p,
 			    NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1),
 			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
 			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
 			    NTATAG_UDP_MTU(UDP_MAX),
-			    NTATAG_EXTRA_100(0), TAG_END());
+			    NTATAG_EXTRA_100(1), TAG_END());
 			rc = p->agent ? 0 : -1;
 		}
 		if (rc < 0) {
