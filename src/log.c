@@ -15,6 +15,8 @@
 #include "log.h"
 
 static bool use_stderr = true;
+/* stderr is the journal (systemd sets JOURNAL_STREAM): it stamps lines itself and reads <N> priorities. */
+static bool to_journal;
 static enum conf_log_level max_level = CONF_LOG_INFO;
 static int audit_fd = -1;
 static bool audit_failing;
@@ -31,6 +33,7 @@ static const char *const level_name[] = {
 void log_open(bool to_stderr, enum conf_log_level level)
 {
 	use_stderr = to_stderr;
+	to_journal = to_stderr && getenv("JOURNAL_STREAM") != NULL;
 	max_level = level;
 	if (!to_stderr)
 		openlog("mcx-sdproxyd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
@@ -62,6 +65,10 @@ void log_msg(enum conf_log_level level, const char *fmt, ...)
 			*p = '?';
 	if (!use_stderr) {
 		syslog(syslog_prio[level], "%s", text);
+		return;
+	}
+	if (to_journal) {
+		fprintf(stderr, "<%d>%s: %s\n", syslog_prio[level], level_name[level], text);
 		return;
 	}
 	struct timespec ts;
