@@ -40,6 +40,7 @@ struct txn;
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport.h>
+#include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
 #include "invite.h"
@@ -58,6 +59,8 @@ struct txn;
  * always is, towards peers that often listen on UDP only.
  */
 #define UDP_MAX		65000
+/* Socket buffers that ride out a scheduling stall at thousands of calls per second (the kernel caps them at net.core.rmem_max/wmem_max). */
+#define UDP_BUFFER	(4u << 20)
 
 /* One address this proxy listens on: for Record-Route, and to recognise its own Route and Via. */
 struct me {
@@ -549,7 +552,8 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 {
 	for (size_t i = 0; i < c->server.listen.n; i++) {
 		const char *uri = c->server.listen.v[i];
-		int rc = i == 0 ? 0 : nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri), TAG_END());
+		int rc = i == 0 ? 0 : nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri),
+		    TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER), TAG_END());
 		if (i == 0) {
 			/*
 			 * EXTRA_100: nta sends 100 Trying only when no response
@@ -560,7 +564,7 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 			    NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1),
 			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
 			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
-			    NTATAG_UDP_MTU(UDP_MAX),
+			    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
 			    NTATAG_EXTRA_100(1), TAG_END());
 			rc = p->agent ? 0 : -1;
 		}
