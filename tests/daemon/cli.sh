@@ -5,7 +5,8 @@
 : "${SDPROXYD:=$top_builddir/src/mcx-sdproxyd}"
 [ -x "$SDPROXYD" ] || { echo "not ok - $SDPROXYD is not built"; exit 1; }
 GOOD="$top_srcdir/tests/conf/good"
-BAD="$top_srcdir/tests/conf/bad"
+# the daemon resolves its configuration path (it leaves its folder when it detaches)
+BAD=$(cd "$top_srcdir/tests/conf/bad" && pwd -P)
 PORT=5460
 DPID=
 
