@@ -136,6 +136,69 @@ static int detach(void)
 	return chdir("/") < 0 ? -errno : 0;
 }
 
+/* Load, check or serve; returns the exit status.  Everything it sets up, it tears down. */
+static int run(struct daemon *dm, bool foreground, bool check)
+{
+	if (load(dm->config, &dm->world, "", true) < 0)
+		return EXIT_CONFIG;
+	if (check) {
+		printf("%s: configuration ok\n", dm->config);
+		world_unref(dm->world);
+		return EXIT_OK;
+	}
+	dm->world->generation = dm->generation = 1;
+
+	/* Signals are read in the event loop (signalfd), never in a handler. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int rc, status = EXIT_RUNTIME;
+	if (!foreground && (rc = detach()) < 0) {
+		fprintf(stderr, "mcx-sdproxyd: cannot run in the background: %s\n", strerror(-rc));
+		world_unref(dm->world);
+		return EXIT_RUNTIME;
+	}
+	log_open(foreground, CONF_LOG_INFO);
+	apply_log_level(dm);
+	open_audit(dm->world->conf);
+	if (su_init() < 0) {
+		log_error("cannot initialise Sofia-SIP");
+		goto out;
+	}
+	proxy_log_to_ours();
+	char err[256];
+	if ((rc = proxy_new(dm->world, &dm->proxy, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		su_deinit();
+		goto out;
+	}
+	for (size_t i = 0; proxy_listening(dm->proxy, i); i++)
+		log_info("listening on %s", proxy_listening(dm->proxy, i));
+	const struct conf *cf = dm->world->conf;
+	log_info("ready (%s %s, configuration %s)", cf->server.role == CONF_PRIMARY ? "primary" : "partner",
+	    cf->server.uri, dm->config);
+	sd_notify(0, "READY=1");
+
+	rc = proxy_run(dm->proxy, &set, on_signal, dm);
+	if (rc < 0)
+		log_error("event loop: %s", strerror(-rc));
+	else
+		status = EXIT_OK;
+	proxy_free(dm->proxy);
+	su_deinit();
+	log_info("stopped");
+out:
+	world_unref(dm->world);
+	audit_close();
+	log_close();
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon dm = { .config = DEFAULT_CONFIG };
@@ -167,69 +230,12 @@ int main(int argc, char **argv)
 	char *abs_config = realpath(dm.config, NULL);
 	if (abs_config)
 		dm.config = abs_config;
-	if (krr_global_init() < 0) {
+	int status = EXIT_RUNTIME;
+	if (krr_global_init() < 0)
 		fprintf(stderr, "mcx-sdproxyd: cannot initialise libxml2/xmlsec\n");
-		return EXIT_RUNTIME;
-	}
-	if (load(dm.config, &dm.world, "", true) < 0) {
-		free(abs_config);
-		return EXIT_CONFIG;
-	}
-	if (check) {
-		printf("%s: configuration ok\n", dm.config);
-		world_unref(dm.world);
-		krr_global_cleanup();
-		free(abs_config);
-		return EXIT_OK;
-	}
-	dm.world->generation = dm.generation = 1;
-
-	/* Signals are read in the event loop (signalfd), never in a handler. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	int rc;
-	if (!foreground && (rc = detach()) < 0) {
-		fprintf(stderr, "mcx-sdproxyd: cannot run in the background: %s\n", strerror(-rc));
-		return EXIT_RUNTIME;
-	}
-	log_open(foreground, CONF_LOG_INFO);
-	apply_log_level(&dm);
-	open_audit(dm.world->conf);
-	if (su_init() < 0) {
-		log_error("cannot initialise Sofia-SIP");
-		return EXIT_RUNTIME;
-	}
-	proxy_log_to_ours();
-	char err[256];
-	if ((rc = proxy_new(dm.world, &dm.proxy, err, sizeof(err))) < 0) {
-		log_error("%s", err);
-		world_unref(dm.world);
-		su_deinit();
-		return EXIT_RUNTIME;
-	}
-	for (size_t i = 0; proxy_listening(dm.proxy, i); i++)
-		log_info("listening on %s", proxy_listening(dm.proxy, i));
-	const struct conf *cf = dm.world->conf;
-	log_info("ready (%s %s, configuration %s)", cf->server.role == CONF_PRIMARY ? "primary" : "partner",
-	    cf->server.uri, dm.config);
-	sd_notify(0, "READY=1");
-
-	rc = proxy_run(dm.proxy, &set, on_signal, &dm);
-	if (rc < 0)
-		log_error("event loop: %s", strerror(-rc));
-	proxy_free(dm.proxy);
-	world_unref(dm.world);
-	su_deinit();
-	audit_close();
+	else
+		status = run(&dm, foreground, check);
 	krr_global_cleanup();
-	log_info("stopped");
-	log_close();
 	free(abs_config);
-	return rc < 0 ? EXIT_RUNTIME : EXIT_OK;
+	return status;
 }
