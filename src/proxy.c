@@ -303,13 +303,15 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 		sip_via_remove(msg, rs);
 		nta_incoming_mreply(t->irq, msg);
 	} else {
-		/* Made by nta itself (timeout, transport error): answer with its status. */
+		/* No message to relay (or one without our Via on top): answer with its status. */
 		if (msg)
 			msg_destroy(msg);
 		nta_incoming_treply(t->irq, status, phrase_of(status), TAG_END());
 	}
+	/* nta's own 408 (Timer B/F) and 503 (transport error) look like the next hop's: one line for both. */
 	if (status == 408 || status == 503)
-		log_warn("call %s: %d upstream: the next hop did not answer or cannot be reached", t->call_id, status);
+		log_warn("call %s: %d upstream: the next hop %s, or answered so itself", t->call_id, status,
+		    status == 408 ? "did not answer" : "cannot be reached");
 	if (status >= 200) {
 		t->answered = true;
 		txn_free(t);
