@@ -8,8 +8,6 @@ need "$XMLSEC1" "$OPENSSL" "$JQ" cut tr sed grep
 LC_ALL=C
 export LC_ALL
 
-KRR_NS=urn:3gpp:ns:mcsecKMSKRR:1.0
-DSIG_NS=http://www.w3.org/2000/09/xmldsig#
 TIME=2026-11-29T10:00:00Z
 SIGNER_CN=sdproxy.partner.example
 SIGNER_URI=sip:sdproxy@partner.example # the signer certificate's subjectAltName
@@ -99,26 +97,7 @@ split_sig() {
 # write FILE STRING
 write() { printf '%s\n' "$2" >"$1"; }
 
-# xs TRUST FILE [OPTION...]: xmlsec1's verdict in XS_RC.  Without --node-xpath xmlsec1 verifies
-# the FIRST ds:Signature in document order wherever it is (in a KRR with EmbeddedKrr, the
-# embedded one); XS_ROOT selects the root's own.  Only same-document references are allowed.
-XS_ROOT="/*/*[local-name()='Signature' and namespace-uri()='$DSIG_NS']"
-XS_EMB="/*/*[local-name()='EmbeddedKrr']/*/*[local-name()='Signature']"
-xs() {
-	x_ca=$1 x_f=$2
-	shift 2
-	set +e
-	"$XMLSEC1" --verify --enabled-reference-uris same-doc --trusted-pem "$x_ca" \
-		--id-attr:Id "$KRR_NS:KmsRedirectResponse" "$@" "$x_f" >"$WORK/xs.out" 2>&1
-	XS_RC=$?
-	set -e
-}
-xs_ok() { # NAME TRUST FILE [OPTION...]
-	x_n=$1
-	shift
-	xs "$@"
-	if [ "$XS_RC" -eq 0 ]; then ok "$x_n"; else not_ok "$x_n"; grep -v '^func=' "$WORK/xs.out" | sed 's/^/#   xmlsec1: /' | head -n 4; fi
-}
+# xs, xs_ok, XS_ROOT and XS_EMB: tests/lib.sh.
 xs_fails() { # NAME TRUST FILE [OPTION...]
 	x_n=$1
 	shift

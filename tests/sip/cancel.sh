@@ -8,10 +8,7 @@ sip_ports 25500
 sip_keys
 L=127.0.0.1
 
-make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_PAR;transport=udp"
-make_conf partner.conf role=partner port="$P_PAR" next_hop="sip:$L:$P_UAS;transport=udp"
-start_daemon primary.conf primary || { done_testing; exit 1; }
-start_daemon partner.conf partner || { done_testing; exit 1; }
+start_chain
 
 csv cancel bob@partner.example "$(mikey_b64 "$ALICE" "$BOB" "$H" "$P")"
 uas_start bob uas_cancel $L "$P_UAS"

@@ -9,10 +9,7 @@ sip_ports 25200
 sip_keys
 L=127.0.0.1 WRONG=kms.wrong.example ROGUE=kms.rogue.example
 
-make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_PAR;transport=udp"
-make_conf partner.conf role=partner port="$P_PAR" next_hop="sip:$L:$P_UAS;transport=udp"
-start_daemon primary.conf primary || { done_testing; exit 1; }
-start_daemon partner.conf partner || { done_testing; exit 1; }
+start_chain
 uas_start bob uas_answer $L "$P_UAS" -timeout 30s
 
 # redirect NAME IDRKMSI IDRKMSR RULE AI AR: one call from alice that the primary redirects with

@@ -9,10 +9,7 @@ sip_ports 25100
 sip_keys
 L=127.0.0.1
 
-make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_PAR;transport=udp"
-make_conf partner.conf role=partner port="$P_PAR" next_hop="sip:$L:$P_UAS;transport=udp"
-start_daemon primary.conf primary || { done_testing; exit 1; }
-start_daemon partner.conf partner || { done_testing; exit 1; }
+start_chain
 is "primary: one 'listening on' line per listen URI" "$(grep -c 'listening on sip:' "$WORK/primary.log")" 2
 like "primary: listening on its UDP URI" "$(grep 'listening on' "$WORK/primary.log" | head -n 1)" \
 	"listening on sip:$L:$P_PRI;transport=udp"

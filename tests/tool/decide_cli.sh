@@ -8,11 +8,7 @@ need "$JQ" "$XMLSEC1" "$OPENSSL"
 LC_ALL=C
 export LC_ALL
 
-KRR_NS=urn:3gpp:ns:mcsecKMSKRR:1.0
-DSIG_NS=http://www.w3.org/2000/09/xmldsig#
 # the root's own signature (after EmbeddedKrr), and the embedded KRR's
-XS_ROOT="/*/*[local-name()='Signature' and namespace-uri()='$DSIG_NS']"
-XS_EMB="/*/*[local-name()='EmbeddedKrr']/*/*[local-name()='Signature']"
 # KMS validity matters here: inside every configured validity period (2026-01-01 .. 2031-01-01),
 # and after kms.partner.example's.  Downstream KRRs are decided at the default time (now): their
 # signer certificates are made now, by make-keys.sh.
@@ -27,17 +23,6 @@ H=kms.home.example P=kms.partner.example WRONG=kms.wrong.example ROGUE=kms.rogue
 OLD=kms.old.example NEXT=kms.next.example
 
 # ---- helpers ----
-
-# is NAME GOT WANT: one exact comparison; both values (and our stderr) shown on failure.
-is() {
-	if [ "$2" = "$3" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		printf '#   got:  %s\n#   want: %s\n' "$2" "$3"
-		[ ! -s "$WORK/err" ] || sed 's/^/#   stderr: /' "$WORK/err" | head -n 5
-	fi
-}
 
 # jqo FILTER [FILE]: compact jq output over $WORK/out (or FILE); "(no JSON)" when it does not parse.
 jqo() { "$JQ" -c "$1" "${2:-$WORK/out}" 2>/dev/null || echo "(no JSON)"; }
@@ -160,24 +145,6 @@ expect() {
 		"[\"$e_d\",\"$e_r\",$e_s,\"$CID\",\"$e_t\"]"
 }
 
-# xs NAME FILE [OPTION...]: xmlsec1 verifies FILE against krr-ca.pem (the command line of
-# tests/oracle/krr_xmlsec.sh).
-xs() {
-	x_n=$1 x_f=$2
-	shift 2
-	set +e
-	"$XMLSEC1" --verify --enabled-reference-uris same-doc --trusted-pem "$WORK/krr-ca.pem" \
-		--id-attr:Id "$KRR_NS:KmsRedirectResponse" "$@" "$x_f" >"$WORK/xs.out" 2>&1
-	x_rc=$?
-	set -e
-	if [ "$x_rc" -eq 0 ]; then
-		ok "$x_n"
-	else
-		not_ok "$x_n"
-		grep -v '^func=' "$WORK/xs.out" | sed 's/^/#   xmlsec1: /' | head -n 4
-	fi
-}
-
 # krr_ok NAME SIGNER-URI EMBEDDED_VALID: the KRR in the last decide's JSON verifies with xmlsec1
 # (the root's own signature) and with `krr verify --trust krr-ca.pem`, signed by SIGNER-URI, its
 # originator is SIGNER-URI, and its Id and lists are those of the JSON and the audit record.
@@ -186,7 +153,7 @@ krr_ok() {
 	k_n=$1 k_s=$2 k_e=$3
 	cp "$WORK/out" "$WORK/decide.json"
 	"$JQ" -j '.krr // empty' "$WORK/decide.json" >"$WORK/krr.xml" 2>/dev/null || : >"$WORK/krr.xml"
-	xs "$k_n: xmlsec1 verifies the KRR's own signature" "$WORK/krr.xml" --node-xpath "$XS_ROOT"
+	xs_ok "$k_n: xmlsec1 verifies the KRR's own signature" "$WORK/krr-ca.pem" "$WORK/krr.xml" --node-xpath "$XS_ROOT"
 	run "$SDTOOL" krr verify --trust "$WORK/krr-ca.pem" --json "$WORK/krr.xml"
 	is "$k_n: krr verify: exit 0, valid, signer URI, embedded_valid" \
 		"$RC $(jqo '[.valid, .signer_uris, .embedded_valid]')" "0 [true,[\"$k_s\"],$k_e]"
@@ -480,7 +447,7 @@ dkrr rogue partner.example "$H" "$WRONG" "$H" "$ROGUE $P"
 decide primary.conf rogue
 expect "2b replace: an unknown receiver KMS proposed" "$BOB" replace 2b/3c:replace 488 "[\"$H\"]" "[\"$P\"]"
 krr_ok "2b replace: an unknown receiver KMS proposed" "$HOME_URI" true
-xs "2b replace: xmlsec1 verifies the embedded KRR's signature too" "$WORK/krr.xml" --node-xpath "$XS_EMB"
+xs_ok "2b replace: xmlsec1 verifies the embedded KRR's signature too" "$WORK/krr-ca.pem" "$WORK/krr.xml" --node-xpath "$XS_EMB"
 run "$SDTOOL" krr decode --json "$WORK/krr.xml"
 is "2b replace: the received KRR is embedded, unchanged" \
 	"$(jqo '.embedded | [.id, .originator, .accept_initiator_kms, .accept_receiver_kms, .signed]')" \
