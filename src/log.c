@@ -44,7 +44,7 @@ void log_set_level(enum conf_log_level level)
 	max_level = level;
 }
 
-bool log_enabled(enum conf_log_level level)
+static bool log_enabled(enum conf_log_level level)
 {
 	return level <= max_level;
 }

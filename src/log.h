@@ -9,7 +9,6 @@
 /* to_stderr: the foreground; else syslog (facility daemon, ident "mcx-sdproxyd"). */
 void log_open(bool to_stderr, enum conf_log_level level);
 void log_set_level(enum conf_log_level level);
-bool log_enabled(enum conf_log_level level);
 void log_msg(enum conf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_close(void);
 

@@ -676,11 +676,6 @@ void proxy_set_world(struct proxy *p, struct world *w)
 	p->world = world_ref(w);
 }
 
-unsigned proxy_in_flight(const struct proxy *p)
-{
-	return p->in_flight;
-}
-
 static int on_signalfd(struct proxy *p, su_wait_t *w, su_wakeup_arg_t *arg)
 {
 	struct signalfd_siginfo si;

@@ -30,9 +30,6 @@ const char *proxy_listening(const struct proxy *p, size_t i);
  */
 void proxy_set_world(struct proxy *p, struct world *w);
 
-/* Requests being handled: server transactions not yet answered with a final response. */
-unsigned proxy_in_flight(const struct proxy *p);
-
 /* Called from the event loop for each signal of the set given to proxy_run. */
 typedef void proxy_signal_fn(void *arg, int signo);
 
