@@ -2,7 +2,8 @@
 #   - a closed UDP port (nothing listens there): alice gets 503 at once (well before Timer B);
 #   - a sipp that takes the INVITE and never answers, with server.sip_t1 = 50: alice gets 408
 #     when Timer B (64*T1 = 3.2 s) fires, within about 3.2 s, and the INVITE was retransmitted
-#     on the T1 = 50 ms schedule meanwhile.
+#     on the T1 = 50 ms schedule meanwhile;
+#   - the same when the daemon is stopped with the INVITE in flight: alice gets 503 at once.
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -56,5 +57,22 @@ CID=$(call_id lost)
 expect_decision slow slow.conf "$CID" "forward 4:acceptable 0 $BOB"
 like "no answer: the daemon logs the 408 it sent for the call" "$(grep -F "call $CID: " "$WORK/slow.log" | grep -v ' rule ')" \
 	"call $CID: 408 "
+
+# ---- SIGTERM with a call in flight: cancelled downstream, 503 upstream, not left hanging ----
+uas_start hole2 uas_swallow $L "$P_UAS2" -timeout 10s
+csv stopped bob@partner.example "$B64"
+uac_bg stopped uac_final $L "$L:$P_PAR" -timeout 12s
+sleep 1	# the INVITE is at the swallowing sipp within milliseconds; Timer B is 3.2 s away
 stop_daemon slow
+uac_bg_wait stopped
+r=$(sip_find stopped recv '^SIP/2.0 [3-6]')
+is "stopped: alice gets 503 when the daemon stops with her INVITE in flight" "$(sip_status "$r")" 503
+if [ "$MS" -lt 3000 ]; then
+	ok "stopped: the 503 comes at the stop, not at Timer B (took $MS ms)"
+else
+	not_ok "stopped: the 503 comes at the stop, not at Timer B (took $MS ms)"
+fi
+check "stopped: the daemon says it cancelled the request in flight" \
+	grep -q "stopping: 1 request(s) in flight cancelled downstream and answered 503" "$WORK/slow.log"
+uas_stop hole2
 done_testing
