@@ -1,4 +1,4 @@
-/* Micro-benchmark: policy_decide_invite per second, and config load time, with a 100 000-entry lookup table. */
+/* Micro-benchmark: policy_decide_request per second, and config load time, with a 100 000-entry lookup table. */
 #include "config.h"
 
 #include <errno.h>
@@ -48,7 +48,8 @@ static const struct {
 
 /* One prepared INVITE and the entry its target must match. */
 struct item {
-	struct policy_invite inv;
+	struct policy_request inv;
+	struct policy_imessage im;
 	char *target, *call_id, *expect;
 };
 
@@ -85,7 +86,7 @@ static uint64_t loop_decide(void *ctx, uint64_t iters)
 	for (uint64_t i = 0; i < iters; i++) {
 		const struct item *it = &l->ring->item[pos];
 		pos = (pos + 1) & (RING - 1);
-		if (policy_decide_invite(&b->ctx, &it->inv, NOW, &o) < 0) {
+		if (policy_decide_request(&b->ctx, &it->inv, NOW, &o) < 0) {
 			b->failures++;
 			continue;
 		}
@@ -318,10 +319,13 @@ static int make_ring(struct ring *r, int wild_percent, bool acceptable, uint64_t
 		    (unsigned long long)rnd(&seed), i);
 		if (n1 < 0 || n2 < 0 || n3 < 0)
 			return -ENOMEM;
-		it->inv = (struct policy_invite){
-			.request_uri = it->target, .from = from, .to = it->target, .call_id = it->call_id,
-			.mikey = POLICY_MIKEY, .idri = from, .idrr = it->target,
+		it->im = (struct policy_imessage){
+			.idri = from, .idrr = it->target,
 			.idrkmsi = HOME_KMS, .idrkmsr = acceptable ? first_kms(x) : WRONG_KMS,
+		};
+		it->inv = (struct policy_request){
+			.method = "INVITE", .request_uri = it->target, .from = from, .to = it->target,
+			.call_id = it->call_id, .mikey = POLICY_MIKEY, .im = &it->im, .n_im = 1,
 		};
 	}
 	return 0;
@@ -353,7 +357,7 @@ static int check_ring(const struct bench *b, const struct ring *r, const char *l
 			    it->expect);
 			return -1;
 		}
-		if (policy_decide_invite(&b->ctx, &it->inv, NOW, &o) < 0) {
+		if (policy_decide_request(&b->ctx, &it->inv, NOW, &o) < 0) {
 			fprintf(stderr, "micro_decide: %s: %s: no decision\n", label, it->target);
 			return -1;
 		}
@@ -523,7 +527,7 @@ int main(int argc, char **argv)
 		if (check_ring(&b, loops[k]->ring, loops[k]->h.label) < 0)
 			goto out;
 
-	printf("decisions: policy_decide_invite + policy_outcome_clear, rings of %d INVITEs "
+	printf("decisions: policy_decide_request + policy_outcome_clear, rings of %d INVITEs "
 	    "(%d%% wildcard targets when mixed), ", RING, WILD_PERCENT);
 	if (fixed)
 		printf("one run of %llu each (for profilers)\n", (unsigned long long)fixed);

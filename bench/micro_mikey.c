@@ -12,7 +12,7 @@
 #include "harness.h"
 #include "extract.h"
 #include "mikey.h"
-#include "sipmsg.h"
+#include "sipread.h"
 
 #define DEFAULT_INPUT	"conf/invite-example.sip"
 #define REPS		BENCH_REPS
@@ -20,12 +20,10 @@
 
 /* Everything both loops need, prepared once before timing. */
 struct bench {
-	/* (a): what Sofia-SIP would hand the daemon */
-	struct strv ct, cte;
+	/* (a): what Sofia-SIP hands the daemon */
+	struct sipread_body sb;
 	const uint8_t *body;
 	size_t body_len;
-	uint8_t *arena;
-	size_t arena_cap;
 	size_t n_items;
 	/* (b): the base64 text of each I_MESSAGE, and where the floor copies it */
 	const char *text[EXTRACT_MAX_ITEMS];
@@ -48,8 +46,7 @@ static uint64_t loop_decode(void *ctx, uint64_t iters)
 	uint64_t acc = 0;
 
 	for (uint64_t i = 0; i < iters; i++) {
-		if (extract_mikey(b->ct.ptr, b->ct.len, b->cte.ptr, b->cte.len, b->body,
-		    b->body_len, b->arena, b->arena_cap, &res, &xerr) < 0) {
+		if (extract_mikey(&b->sb.body, &res, &xerr) < 0) {
 			b->failures++;
 			continue;
 		}
@@ -60,6 +57,7 @@ static uint64_t loop_decode(void *ctx, uint64_t iters)
 			}
 			acc += m.n_pl + m.signed_span.len + (uint64_t)m.idr[MIKEY_ROLE_IDRKMSR];
 		}
+		extract_result_clear(&res);
 		BENCH_BARRIER();
 	}
 	return acc;
@@ -95,12 +93,12 @@ static int read_file(const char *path, char **bufp, size_t *lenp)
 
 	if (!f)
 		return errno ? -errno : -EIO;
-	if ((buf = malloc(SIPMSG_MAX_LEN + 1)) == NULL) {
+	if ((buf = malloc(SIPREAD_MAX_LEN + 1)) == NULL) {
 		fclose(f);
 		return -ENOMEM;
 	}
-	len = fread(buf, 1, SIPMSG_MAX_LEN + 1, f);
-	int rc = ferror(f) ? -EIO : len > SIPMSG_MAX_LEN ? -EFBIG : 0;
+	len = fread(buf, 1, SIPREAD_MAX_LEN + 1, f);
+	int rc = ferror(f) ? -EIO : len > SIPREAD_MAX_LEN ? -EFBIG : 0;
 	fclose(f);
 	if (rc < 0) {
 		free(buf);
@@ -165,16 +163,16 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	struct bench b = { .cte = { NULL, 0 } };
+	struct bench b = { .n_items = 0 };
 	struct bench_loop la = { .label = "(a) extract + decode", .fn = loop_decode, .ctx = &b };
 	struct bench_loop lb = { .label = "(b) memcpy + b64 (floor)", .fn = loop_floor, .ctx = &b };
 	struct bench_loop *const loops[] = { &la, &lb };
 	struct extract_result res;
 	struct extract_error xerr;
-	struct sipmsg sip;
-	enum sipmsg_err serr;
+	struct sipread_msg *sip;
+	char why[160];
 	const char *path = DEFAULT_INPUT;
-	size_t bad_at, imsg_len = 0, b64_len = 0;
+	size_t imsg_len = 0, b64_len = 0;
 	uint64_t fixed = 0;
 	char *text = NULL, *end;
 	size_t len = 0;
@@ -204,27 +202,19 @@ int main(int argc, char **argv)
 	}
 
 	/* Outside the timing: the daemon gets body and Content-Type from Sofia-SIP. */
-	if (sipmsg_parse(text, len, &sip, &serr, &bad_at) < 0) {
-		fprintf(stderr, "micro_mikey: %s: %s at offset %zu\n", path, sipmsg_strerror(serr),
-		    bad_at);
+	if (sipread_parse(text, len, false, &sip, why, sizeof(why)) < 0) {
+		fprintf(stderr, "micro_mikey: %s: %s\n", path, why);
 		return 1;
 	}
-	if (!sipmsg_header(sip.headers, "Content-Type", 'c', &b.ct)) {
+	if (sipread_body(sipread_sip(sip), &b.sb) < 0 || !b.sb.body.content_type.ptr) {
 		fprintf(stderr, "micro_mikey: %s: no Content-Type\n", path);
 		return 1;
 	}
-	sipmsg_header(sip.headers, "Content-Transfer-Encoding", 0, &b.cte);
-	b.body = sip.body;
-	b.body_len = sip.body_len;
-	b.arena_cap = EXTRACT_ARENA_SIZE(b.body_len);
-	if ((b.arena = malloc(b.arena_cap)) == NULL) {
-		fprintf(stderr, "micro_mikey: out of memory\n");
-		return 1;
-	}
+	b.body = b.sb.body.data;
+	b.body_len = b.sb.body.len;
 
 	/* One untimed pass checks that there is something to measure. */
-	if (extract_mikey(b.ct.ptr, b.ct.len, b.cte.ptr, b.cte.len, b.body, b.body_len, b.arena,
-	    b.arena_cap, &res, &xerr) < 0) {
+	if (extract_mikey(&b.sb.body, &res, &xerr) < 0) {
 		fprintf(stderr, "micro_mikey: %s: %s at body offset %zu\n", path,
 		    extract_strerror(xerr.code), xerr.offset);
 		return 1;
@@ -254,7 +244,7 @@ int main(int argc, char **argv)
 	int cpu = bench_pin_cpu();
 	printf("micro_mikey: %s\n", path);
 	printf("  SIP message   %zu octets (body %zu octets, %.*s)\n", len, b.body_len,
-	    (int)b.ct.len, b.ct.ptr);
+	    (int)b.sb.body.content_type.len, b.sb.body.content_type.ptr);
 	printf("  I_MESSAGE     %zu found, %zu octets (%zu base64 characters%s)\n", b.n_items,
 	    imsg_len, b64_len, b.reencoded ? ", partly re-encoded" : "");
 	if (cpu >= 0)
@@ -299,7 +289,8 @@ int main(int argc, char **argv)
 		free(b.owned[k]);
 	free(b.copy);
 	free(b.out);
-	free(b.arena);
+	extract_result_clear(&res);
+	sipread_free(sip);
 	free(text);
 	return 0;
 }

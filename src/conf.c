@@ -57,6 +57,7 @@ static int conf_defaults(struct conf *c)
 	c->server.sip_t1 = CONF_SIP_T1_DEFAULT;
 	c->policy.on_missing_mikey = CONF_FORWARD;
 	c->policy.on_malformed_mikey = CONF_REJECT;
+	c->policy.on_uninspectable = CONF_REJECT;
 	c->policy.on_unknown_target = CONF_FORWARD;
 	c->policy.verify_imessage = false;
 	c->krr.require_signed = false;
@@ -149,6 +150,7 @@ static const struct field lookup_fields[] = {
 static const struct field policy_fields[] = {
 	ENUM(struct conf, "on_missing_mikey", policy.on_missing_mikey, actions),
 	ENUM(struct conf, "on_malformed_mikey", policy.on_malformed_mikey, actions),
+	ENUM(struct conf, "on_uninspectable", policy.on_uninspectable, actions),
 	ENUM(struct conf, "on_unknown_target", policy.on_unknown_target, actions),
 	FIELD(struct conf, "verify_imessage", F_BOOL, policy.verify_imessage),
 	FIELD(struct conf, "deny_initiator_kms", F_STRINGS, policy.deny_initiator_kms),

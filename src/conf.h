@@ -71,6 +71,7 @@ struct conf {
 	struct {
 		enum conf_action on_missing_mikey;	/* default: forward */
 		enum conf_action on_malformed_mikey;	/* default: reject */
+		enum conf_action on_uninspectable;	/* a body that cannot be read; default: reject */
 		enum conf_action on_unknown_target;	/* default: forward */
 		bool verify_imessage;			/* default: false */
 		struct conf_strings deny_initiator_kms;

@@ -1,301 +1,551 @@
-/* I_MESSAGE extraction from SDP, application/mikey and multipart bodies, without allocation. */
+/*
+ * I_MESSAGE extraction from SIP bodies, read as liberally as the most
+ * liberal client: whatever one could take for an I_MESSAGE is found here,
+ * and what cannot be read is an error rather than "nothing there".
+ */
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "b64.h"
+#include "coding.h"
 #include "extract.h"
-#include "sipmsg.h"
+
+/* Decoded octets (base64, inflated) that items may point into. */
+struct extract_block {
+	struct extract_block *next;
+	uint8_t *data;
+};
+
+/* The data being scanned, and where its offsets are in the body as received. */
+struct layer {
+	const uint8_t *start;
+	size_t outer;		/* offset of start (or, when decoded, of its encoded form) in the received body */
+	bool decoded;		/* offsets inside decoded data all map to outer */
+};
 
 struct ctx {
-	const uint8_t *body0;		/* the outermost body, for offsets */
-	uint8_t *arena;
-	size_t arena_cap, arena_used;
 	struct extract_result *res;
 	struct extract_error *err;
 };
 
-static int fail(struct ctx *c, enum extract_err code, const void *at)
+static size_t outer_offset(const struct layer *l, const void *at)
+{
+	return l->decoded ? l->outer : l->outer + (size_t)((const uint8_t *)at - l->start);
+}
+
+static int fail(struct ctx *c, const struct layer *l, enum extract_err code, const void *at)
 {
 	c->err->code = code;
-	c->err->offset = (size_t)((const uint8_t *)at - c->body0);
+	c->err->offset = outer_offset(l, at);
 	return code == EXTRACT_E_NOMEM ? -ENOMEM : -EBADMSG;
 }
 
-static bool is_ws(char c)
+/* Blanks as the most liberal reader trims them: every control octet and SP, but the line ends. */
+static bool is_blank(char c)
 {
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+	return (unsigned char)c <= 0x20 && c != '\r' && c != '\n';
 }
 
-static bool is_token(struct strv v, const char *word)
+static bool is_eol(char c)
+{
+	return c == '\r' || c == '\n';
+}
+
+static struct strv trim(struct strv v)
+{
+	while (v.len && (is_blank(*v.ptr) || is_eol(*v.ptr)))
+		v.ptr++, v.len--;
+	while (v.len && (is_blank(v.ptr[v.len - 1]) || is_eol(v.ptr[v.len - 1])))
+		v.len--;
+	return v;
+}
+
+static bool is_word(struct strv v, const char *word)
 {
 	size_t n = strlen(word);
 	return v.len == n && strncasecmp(v.ptr, word, n) == 0;
 }
 
-/* "type/subtype" of a Content-Type value, and its parameter list after the ';'. */
-static struct strv media_type(struct strv ct, struct strv *params)
+/* After the line that starts at p: past its CRLF, LF or lone CR; end when it has none. */
+static const char *next_line(const char *p, const char *end)
 {
-	const char *semi = memchr(ct.ptr, ';', ct.len);
-	size_t n = semi ? (size_t)(semi - ct.ptr) : ct.len;
-	*params = semi ? (struct strv){ semi + 1, ct.len - n - 1 } : (struct strv){ "", 0 };
-	while (n && is_ws(ct.ptr[n - 1]))
-		n--;
-	return (struct strv){ ct.ptr, n };
-}
-
-/* The boundary parameter (RFC 2046 5.1.1), quoted or not; false when absent or invalid. */
-static bool boundary_param(struct strv params, struct strv *b)
-{
-	const char *p = params.ptr, *end = params.ptr + params.len;
-
-	while (p < end) {
-		while (p < end && (is_ws(*p) || *p == ';'))
-			p++;
-		const char *name = p;
-		while (p < end && *p != '=' && *p != ';' && !is_ws(*p))
-			p++;
-		struct strv pn = { name, (size_t)(p - name) };
-		while (p < end && is_ws(*p))
-			p++;
-		if (p >= end || *p != '=')
-			continue;
+	while (p < end && !is_eol(*p))
 		p++;
-		while (p < end && is_ws(*p))
+	if (p < end && *p == '\r') {
+		if (++p < end && *p == '\n')
 			p++;
-		const char *v = p;
-		size_t vlen;
-		if (p < end && *p == '"') {
-			v = ++p;
-			while (p < end && *p != '"')
-				p++;
-			if (p >= end)
-				return false;
-			vlen = (size_t)(p - v);
-			p++;
-		} else {
-			while (p < end && *p != ';' && !is_ws(*p))
-				p++;
-			vlen = (size_t)(p - v);
-		}
-		if (is_token(pn, "boundary")) {
-			if (vlen == 0 || vlen > 70)	/* RFC 2046 bchars, 1 to 70 */
-				return false;
-			*b = (struct strv){ v, vlen };
-			return true;
-		}
+	} else if (p < end) {
+		p++;
 	}
-	return false;
+	return p;
 }
 
-static int add_item(struct ctx *c, enum extract_source src, unsigned media, unsigned part,
-    const uint8_t *text, const uint8_t *data, size_t len)
+/* ---- decoded blocks ---- */
+
+static uint8_t *keep(struct ctx *c, uint8_t *data)
+{
+	struct extract_block *b = malloc(sizeof(*b));
+
+	if (!b) {
+		free(data);
+		return NULL;
+	}
+	b->data = data;
+	b->next = c->res->blocks;
+	c->res->blocks = b;
+	return data;
+}
+
+static int add_item(struct ctx *c, const struct layer *l, enum extract_source src, unsigned media,
+    unsigned part, const void *text, const uint8_t *data, size_t len)
 {
 	if (c->res->n == EXTRACT_MAX_ITEMS)
-		return fail(c, EXTRACT_E_TOO_MANY, text);
+		return fail(c, l, EXTRACT_E_TOO_MANY, text);
 	c->res->item[c->res->n++] = (struct extract_item){
 		.source = src, .media = media, .part = part,
-		.offset = (size_t)(text - c->body0), .data = data, .len = len,
+		.offset = outer_offset(l, text), .data = data, .len = len,
 	};
 	return 0;
 }
 
-static int add_base64(struct ctx *c, enum extract_source src, unsigned media, unsigned part,
-    const char *text, size_t len)
+/* Base64 text into a new block; *out and *out_len on success. */
+static int base64_block(struct ctx *c, const struct layer *l, const char *text, size_t len,
+    const uint8_t **out, size_t *out_len)
 {
-	size_t out_len, bad_at;
-	uint8_t *out = c->arena + c->arena_used;
+	size_t max = B64_DECODED_MAX(len), n, bad_at;
 
-	if (B64_DECODED_MAX(len) > c->arena_cap - c->arena_used)
-		return fail(c, EXTRACT_E_NOMEM, text);
-	int rc = b64_decode(text, len, out, &out_len, &bad_at);
-	if (rc == -ENOMEM)
-		return fail(c, EXTRACT_E_NOMEM, text);
-	if (rc < 0)
-		return fail(c, EXTRACT_E_BASE64, text + bad_at);
-	c->arena_used += out_len;
-	return add_item(c, src, media, part, (const uint8_t *)text, out, out_len);
+	if (max > EXTRACT_MAX_DECODED - c->res->decoded)
+		return fail(c, l, EXTRACT_E_BOMB, text);
+	uint8_t *buf = malloc(max ? max : 1);
+	if (!buf)
+		return fail(c, l, EXTRACT_E_NOMEM, text);
+	int rc = b64_decode(text, len, buf, &n, &bad_at);
+	if (rc < 0) {
+		free(buf);
+		return fail(c, l, rc == -ENOMEM ? EXTRACT_E_NOMEM : EXTRACT_E_BASE64,
+		    rc == -ENOMEM ? text : text + (bad_at < len ? bad_at : len));
+	}
+	if (!keep(c, buf))
+		return fail(c, l, EXTRACT_E_NOMEM, text);
+	c->res->decoded += n;
+	*out = buf;
+	*out_len = n;
+	return 0;
 }
 
-/* Every a=key-mgmt:mikey line of an SDP body (RFC 4566, RFC 4567), session and media level. */
-static int scan_sdp(struct ctx *c, const char *sdp, size_t len, unsigned part)
+/* ---- SDP ---- */
+
+/*
+ * One SDP line as a liberal reader takes it: "a" or "A", '=', the attribute
+ * name in any case, ':', with any blanks around each.  Sets *value to what
+ * follows the ':' when the attribute is key-mgmt.
+ */
+static bool key_mgmt_line(struct strv line, struct strv *value)
 {
-	static const char attr[] = "a=key-mgmt:";
+	const char *p = line.ptr, *end = line.ptr + line.len;
+
+	while (p < end && is_blank(*p))
+		p++;
+	if (p == end || (*p != 'a' && *p != 'A'))
+		return false;
+	for (p++; p < end && is_blank(*p); p++)
+		;
+	if (p == end || *p != '=')
+		return false;
+	const char *colon = memchr(p, ':', (size_t)(end - p));
+	if (!colon)
+		return false;
+	if (!is_word(trim((struct strv){ p + 1, (size_t)(colon - p - 1) }), "key-mgmt"))
+		return false;
+	*value = (struct strv){ colon + 1, (size_t)(end - colon - 1) };
+	return true;
+}
+
+static bool media_line(struct strv line)
+{
+	const char *p = line.ptr, *end = line.ptr + line.len;
+
+	while (p < end && is_blank(*p))
+		p++;
+	if (p == end || (*p != 'm' && *p != 'M'))
+		return false;
+	for (p++; p < end && is_blank(*p); p++)
+		;
+	return p < end && *p == '=';
+}
+
+/* Every a=key-mgmt:mikey of an SDP body (RFC 4566, RFC 4567), session and media level. */
+static int scan_sdp(struct ctx *c, const struct layer *l, const char *sdp, size_t len, unsigned part)
+{
 	enum extract_source level = EXTRACT_SDP_SESSION;
 	unsigned media = 0;
-	size_t p = 0;
+	const char *end = sdp + len;
 
-	while (p < len) {
-		const char *l = sdp + p;
-		const char *lf = memchr(l, '\n', len - p);
-		size_t n = lf ? (size_t)(lf - l) : len - p;
-		p += n + (lf != NULL);
-		while (n && is_ws(l[n - 1]))
-			n--;
+	for (const char *p = sdp; p < end;) {
+		const char *q = p;
+		while (q < end && !is_eol(*q))
+			q++;
+		struct strv line = { p, (size_t)(q - p) }, value;
+		p = next_line(p, end);
 
-		if (n >= 2 && l[0] == 'm' && l[1] == '=') {
+		if (media_line(line)) {
 			if (level == EXTRACT_SDP_MEDIA)
 				media++;
 			level = EXTRACT_SDP_MEDIA;
 			continue;
 		}
-		if (n < sizeof(attr) - 1 || strncmp(l, attr, sizeof(attr) - 1) != 0)
+		if (!key_mgmt_line(line, &value))
 			continue;
-		/* key-mgmt:<prtcl-id> <keymgmt-data> */
-		const char *v = l + sizeof(attr) - 1, *end = l + n;
-		const char *sp = v;
-		while (sp < end && *sp != ' ' && *sp != '\t')
+		/* key-mgmt:<prtcl-id> <keymgmt-data> (RFC 4567 3.1) */
+		value = trim(value);
+		const char *v = value.ptr, *vend = value.ptr + value.len, *sp = v;
+		while (sp < vend && !is_blank(*sp))
 			sp++;
-		if (!is_token((struct strv){ v, (size_t)(sp - v) }, "mikey"))
+		if (!is_word((struct strv){ v, (size_t)(sp - v) }, "mikey"))
 			continue;
-		while (sp < end && is_ws(*sp))
-			sp++;
-		if (sp == end)
-			return fail(c, EXTRACT_E_KEYMGMT, l);
-		int rc = add_base64(c, level, media, part, sp, (size_t)(end - sp));
+		struct strv data = trim((struct strv){ sp, (size_t)(vend - sp) });
+		if (data.len == 0)
+			return fail(c, l, EXTRACT_E_KEYMGMT, line.ptr);
+		const uint8_t *out;
+		size_t out_len;
+		int rc = base64_block(c, l, data.ptr, data.len, &out, &out_len);
+		if (rc == 0)
+			rc = add_item(c, l, level, media, part, data.ptr, out, out_len);
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
 }
 
-static int scan(struct ctx *c, struct strv ctype, struct strv cte, const uint8_t *body,
-    size_t len, unsigned part, unsigned depth);
+/* ---- media types and their parameters ---- */
+
+enum kind { KIND_OTHER, KIND_SDP, KIND_MIKEY, KIND_MULTIPART };
+
+/* "type/subtype" with any blanks and case, and what follows its ';'. */
+static enum kind kind_of(struct strv ct, struct strv *params)
+{
+	const char *semi = memchr(ct.ptr, ';', ct.len);
+	struct strv mt = { ct.ptr, semi ? (size_t)(semi - ct.ptr) : ct.len };
+	const char *slash = memchr(mt.ptr, '/', mt.len);
+
+	*params = semi ? (struct strv){ semi + 1, ct.len - mt.len - 1 } : (struct strv){ "", 0 };
+	if (!slash)
+		return KIND_OTHER;
+	struct strv type = trim((struct strv){ mt.ptr, (size_t)(slash - mt.ptr) });
+	struct strv sub = trim((struct strv){ slash + 1, mt.len - (size_t)(slash - mt.ptr) - 1 });
+	if (is_word(type, "multipart"))
+		return sub.len ? KIND_MULTIPART : KIND_OTHER;
+	if (!is_word(type, "application"))
+		return KIND_OTHER;
+	return is_word(sub, "sdp") ? KIND_SDP : is_word(sub, "mikey") ? KIND_MIKEY : KIND_OTHER;
+}
 
 /*
- * Whether what follows "--" boundary ends a delimiter line: "--" (the close
- * delimiter), or optional white space then the line end (RFC 2046 5.1.1);
- * a line that merely starts with the boundary is content.
+ * The boundary parameter (RFC 2046 5.1.1), name in any case, quoted or not.
+ * False when absent, empty, longer than 70, escaped (a reader that undoes
+ * the escape and one that does not would split differently), or given twice
+ * with another value.
  */
-static bool delimiter_end(const char *p, const char *end)
+static bool boundary_param(struct strv params, struct strv *b)
 {
+	const char *p = params.ptr, *end = params.ptr + params.len;
+	bool found = false;
+
+	while (p < end) {
+		while (p < end && (is_blank(*p) || is_eol(*p) || *p == ';'))
+			p++;
+		const char *name = p;
+		while (p < end && *p != '=' && *p != ';')
+			p++;
+		struct strv pn = trim((struct strv){ name, (size_t)(p - name) });
+		if (p >= end || *p != '=')
+			continue;
+		for (p++; p < end && (is_blank(*p) || is_eol(*p)); p++)
+			;
+		struct strv v;
+		if (p < end && *p == '"') {
+			const char *q = ++p;
+			while (p < end && *p != '"' && *p != '\\')
+				p++;
+			if (p >= end || *p == '\\')
+				return false;
+			v = (struct strv){ q, (size_t)(p - q) };
+			p++;
+		} else {
+			const char *q = p;
+			while (p < end && *p != ';')
+				p++;
+			v = trim((struct strv){ q, (size_t)(p - q) });
+		}
+		if (!is_word(pn, "boundary"))
+			continue;
+		if (v.len == 0 || v.len > 70 || (found && (v.len != b->len || memcmp(v.ptr, b->ptr, v.len))))
+			return false;
+		*b = v;
+		found = true;
+	}
+	return found;
+}
+
+/* ---- entities: codings, then what the type says ---- */
+
+static int scan_entity(struct ctx *c, const struct layer *l, const struct extract_body *e,
+    unsigned part, unsigned depth);
+
+/* The headers of a multipart part that say how to read it; others are not ours. */
+struct part_headers {
+	struct strv content_type, content_encoding, transfer_encoding;
+};
+
+/* A part's header block (lines up to the empty one), folded lines joined in the view. */
+static int part_headers(struct ctx *c, const struct layer *l, const char *p, const char *end,
+    struct part_headers *h)
+{
+	*h = (struct part_headers){ { NULL, 0 }, { NULL, 0 }, { NULL, 0 } };
+	while (p < end) {
+		const char *line = p;
+		p = next_line(p, end);
+		/* Folded continuation lines belong to this header. */
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p = next_line(p, end);
+		const char *colon = memchr(line, ':', (size_t)(p - line));
+		if (!colon)
+			continue;
+		struct strv name = trim((struct strv){ line, (size_t)(colon - line) });
+		struct strv value = trim((struct strv){ colon + 1, (size_t)(p - colon - 1) });
+		struct strv *slot = NULL;
+		if (is_word(name, "Content-Type") || is_word(name, "c"))
+			slot = &h->content_type;
+		else if (is_word(name, "Content-Encoding") || is_word(name, "e"))
+			slot = &h->content_encoding;
+		else if (is_word(name, "Content-Transfer-Encoding"))
+			slot = &h->transfer_encoding;
+		if (!slot)
+			continue;
+		if (slot->ptr)
+			return fail(c, l, EXTRACT_E_PART_HEADERS, line);
+		*slot = value;
+	}
+	return 0;
+}
+
+/* Whether a "--boundary" delimiter line starts at q: a close delimiter, or blanks to the line end (RFC 2046 5.1.1). */
+static bool delimiter_at(const char *q, const char *b, const char *end, struct strv boundary)
+{
+	if ((q != b && !is_eol(q[-1])) || (size_t)(end - q) < 2 + boundary.len || q[0] != '-' || q[1] != '-' ||
+	    memcmp(q + 2, boundary.ptr, boundary.len) != 0)
+		return false;
+	const char *p = q + 2 + boundary.len;
 	if (end - p >= 2 && p[0] == '-' && p[1] == '-')
 		return true;
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	return p == end || *p == '\n' || (*p == '\r' && (p + 1 == end || p[1] == '\n'));
+	return p == end || is_eol(*p);
 }
 
-/* The parts of a multipart body (RFC 2046 5.1), each scanned by its own headers. */
-static int scan_multipart(struct ctx *c, struct strv boundary, const uint8_t *body,
+/* The parts of a multipart body (RFC 2046 5.1), each read by its own headers. */
+static int scan_multipart(struct ctx *c, const struct layer *l, struct strv boundary, const char *b,
     size_t len, unsigned depth)
 {
-	const char *b = (const char *)body, *end = b + len;
-	const char *p = b, *part_start = NULL;
+	const char *end = b + len, *p = b, *part_start = NULL;
 	unsigned part = 0;
 
 	if (depth >= EXTRACT_MAX_DEPTH)
-		return fail(c, EXTRACT_E_DEPTH, body);
-
-	/* A delimiter line is "--" boundary at the start of a line. */
+		return fail(c, l, EXTRACT_E_DEPTH, b);
 	for (;;) {
 		const char *d = NULL;
-		for (const char *q = p; (size_t)(end - q) >= 2 + boundary.len; q++) {
-			if ((q == b || q[-1] == '\n') && q[0] == '-' && q[1] == '-' &&
-			    memcmp(q + 2, boundary.ptr, boundary.len) == 0 &&
-			    delimiter_end(q + 2 + boundary.len, end)) {
+		for (const char *q = p; q < end; q = next_line(q, end)) {
+			if (delimiter_at(q, b, end, boundary)) {
 				d = q;
 				break;
 			}
-			/* Skip to the next line start. */
-			const char *lf = memchr(q, '\n', (size_t)(end - q));
-			if (!lf)
-				break;
-			q = lf;
 		}
 		if (!d)
-			return fail(c, EXTRACT_E_MULTIPART, part_start ? (const void *)end : (const void *)body);
-
+			return fail(c, l, EXTRACT_E_MULTIPART, part_start ? end : b);
 		if (part_start) {
-			/* The CRLF before the delimiter belongs to the delimiter. */
+			/* The line end before the delimiter belongs to the delimiter. */
 			const char *pe = d;
 			if (pe > part_start && pe[-1] == '\n')
 				pe--;
 			if (pe > part_start && pe[-1] == '\r')
 				pe--;
-			struct strv ph = { part_start, 0 }, pct, pcte = { NULL, 0 };
-			/* Part headers end at the first empty line; a part may have none. */
-			const char *body_start = NULL;
-			for (const char *q = part_start; q < pe;) {
-				const char *lf = memchr(q, '\n', (size_t)(pe - q));
-				const char *le = lf ? lf : pe;
-				if (le == q || (le == q + 1 && *q == '\r')) {
-					body_start = lf ? lf + 1 : pe;
-					break;
-				}
-				q = lf ? lf + 1 : pe;
-				ph.len = (size_t)(q - part_start);
-			}
 			part++;
-			if (body_start) {
-				if (!sipmsg_header(ph, "Content-Type", 0, &pct))
-					pct = (struct strv){ "text/plain", 10 };	/* RFC 2045 5.2 */
-				sipmsg_header(ph, "Content-Transfer-Encoding", 0, &pcte);
-				int rc = scan(c, pct, pcte, (const uint8_t *)body_start,
-				    (size_t)(pe - body_start), part, depth + 1);
+			if (pe > part_start) {
+				/* Headers end at the first empty line; a part may have none, but not lack the line. */
+				const char *body = NULL;
+				for (const char *q = part_start; q < pe; q = next_line(q, pe)) {
+					if (is_eol(*q)) {
+						body = next_line(q, pe);
+						break;
+					}
+				}
+				if (!body)
+					return fail(c, l, EXTRACT_E_MULTIPART, part_start);
+				struct part_headers h;
+				int rc = part_headers(c, l, part_start, body, &h);
+				struct extract_body e = {
+					.content_type = h.content_type, .content_encoding = h.content_encoding,
+					.transfer_encoding = h.transfer_encoding,
+					.data = (const uint8_t *)body, .len = (size_t)(pe - body),
+				};
+				if (rc == 0)
+					rc = scan_entity(c, l, &e, part, depth + 1);
 				if (rc < 0)
 					return rc;
 			}
 		}
-
 		const char *after = d + 2 + boundary.len;
 		if (end - after >= 2 && after[0] == '-' && after[1] == '-')
-			return 0;	/* close delimiter; the epilogue is ignored */
-		const char *lf = memchr(after, '\n', (size_t)(end - after));
-		if (!lf)
-			return fail(c, EXTRACT_E_MULTIPART, end);
-		part_start = p = lf + 1;
+			return 0;	/* close delimiter; the epilogue is not read */
+		part_start = p = next_line(after, end);
+		if (p == end)
+			return fail(c, l, EXTRACT_E_MULTIPART, end);
 	}
 }
 
-static int scan(struct ctx *c, struct strv ctype, struct strv cte, const uint8_t *body,
-    size_t len, unsigned part, unsigned depth)
+/* Undo one coding into a new block: the data and the layer it lives in. */
+static int undo(struct ctx *c, const struct layer *l, enum coding cd, const uint8_t **data, size_t *len,
+    struct layer *nl)
 {
-	struct strv params, boundary;
-	struct strv mt = media_type(ctype, &params);
+	const uint8_t *at = *data;
+	const uint8_t *out;
+	size_t out_len;
 
-	if (mt.len > 10 && strncasecmp(mt.ptr, "multipart/", 10) == 0) {
-		if (!boundary_param(params, &boundary))
-			return fail(c, EXTRACT_E_BOUNDARY, body);
-		return scan_multipart(c, boundary, body, len, depth);
+	if (cd == CODING_BASE64) {
+		int rc = base64_block(c, l, (const char *)*data, *len, &out, &out_len);
+		if (rc < 0)
+			return rc;
+	} else {
+		uint8_t *buf;
+		int rc = coding_inflate(cd, *data, *len, EXTRACT_MAX_DECODED - c->res->decoded, &buf, &out_len);
+		if (rc == -ENOMEM)
+			return fail(c, l, EXTRACT_E_NOMEM, at);
+		if (rc < 0)
+			return fail(c, l, rc == -EFBIG ? EXTRACT_E_BOMB : EXTRACT_E_COMPRESSED, at);
+		if (!keep(c, buf))
+			return fail(c, l, EXTRACT_E_NOMEM, at);
+		c->res->decoded += out_len;
+		out = buf;
 	}
-	if (is_token(mt, "application/sdp"))
-		return scan_sdp(c, (const char *)body, len, part);
-	if (!is_token(mt, "application/mikey"))
-		return 0;
-	if (cte.len == 0 || is_token(cte, "binary") || is_token(cte, "8bit") || is_token(cte, "7bit"))
-		return add_item(c, EXTRACT_MIKEY_BODY, 0, part, body, body, len);
-	if (is_token(cte, "base64"))
-		return add_base64(c, EXTRACT_MIKEY_BODY, 0, part, (const char *)body, len);
-	return fail(c, EXTRACT_E_ENCODING, body);
+	*nl = (struct layer){ .start = out, .outer = outer_offset(l, at), .decoded = true };
+	*data = out;
+	*len = out_len;
+	return 0;
 }
 
-int extract_mikey(const char *ctype, size_t ctype_len, const char *cte, size_t cte_len,
-    const uint8_t *body, size_t len, uint8_t *arena, size_t arena_cap,
-    struct extract_result *res, struct extract_error *err)
+/*
+ * One body or part: nothing when empty; its type (none: it cannot be
+ * inspected); for the types that can hold an I_MESSAGE, the transfer
+ * encoding and then the content codings undone (last applied first), and
+ * the result read by type.
+ */
+static int scan_entity(struct ctx *c, const struct layer *l, const struct extract_body *e,
+    unsigned part, unsigned depth)
 {
-	struct extract_result r = { .n = 0 };
-	struct extract_error e = { EXTRACT_OK, 0 };
-	struct ctx c = {
-		.body0 = body, .arena = arena, .arena_cap = arena_cap,
-		.res = &r, .err = &e,
-	};
+	struct strv params, boundary = { NULL, 0 };
+	const uint8_t *data = e->data;
+	size_t len = e->len;
+	struct layer cur = *l, next;
 	int rc;
 
-	if (len > EXTRACT_MAX_BODY)
-		rc = fail(&c, EXTRACT_E_TOO_LARGE, body + EXTRACT_MAX_BODY);
+	if (len == 0)
+		return 0;
+	if (!e->content_type.ptr)
+		return fail(c, l, EXTRACT_E_NO_TYPE, data);
+	enum kind k = kind_of(e->content_type, &params);
+	if (k == KIND_OTHER)
+		return 0;
+	if (k == KIND_MULTIPART && !boundary_param(params, &boundary))
+		return fail(c, l, EXTRACT_E_BOUNDARY, data);
+
+	enum coding te = coding_of(trim(e->transfer_encoding));
+	if (te == CODING_BASE64) {
+		if ((rc = undo(c, &cur, te, &data, &len, &next)) < 0)
+			return rc;
+		cur = next;
+	} else if (te != CODING_IDENTITY) {
+		return fail(c, l, EXTRACT_E_TRANSFER, data);
+	}
+
+	/* Content-Encoding lists codings in the order applied: undo from the last. */
+	struct strv list = e->content_encoding, token[EXTRACT_MAX_CODINGS];
+	size_t n = 0;
+	while (list.ptr && list.len) {
+		const char *comma = memchr(list.ptr, ',', list.len);
+		size_t tl = comma ? (size_t)(comma - list.ptr) : list.len;
+		struct strv t = trim((struct strv){ list.ptr, tl });
+		if (t.len) {
+			if (n == EXTRACT_MAX_CODINGS)
+				return fail(c, l, EXTRACT_E_CODING, data);
+			token[n++] = t;
+		}
+		list = comma ? (struct strv){ comma + 1, list.len - tl - 1 } : (struct strv){ NULL, 0 };
+	}
+	while (n--) {
+		enum coding cd = coding_of(token[n]);
+		if (cd == CODING_IDENTITY)
+			continue;
+		if (cd != CODING_GZIP && cd != CODING_DEFLATE)
+			return fail(c, l, EXTRACT_E_CODING, data);
+		if ((rc = undo(c, &cur, cd, &data, &len, &next)) < 0)
+			return rc;
+		cur = next;
+	}
+
+	switch (k) {
+	case KIND_MULTIPART:
+		return scan_multipart(c, &cur, boundary, (const char *)data, len, depth);
+	case KIND_SDP:
+		return scan_sdp(c, &cur, (const char *)data, len, part);
+	case KIND_MIKEY:
+		return add_item(c, &cur, EXTRACT_MIKEY_BODY, 0, part, data, data, len);
+	case KIND_OTHER:
+		break;
+	}
+	return 0;
+}
+
+void extract_result_clear(struct extract_result *res)
+{
+	while (res->blocks) {
+		struct extract_block *b = res->blocks;
+		res->blocks = b->next;
+		free(b->data);
+		free(b);
+	}
+	res->n = 0;
+	res->decoded = 0;
+}
+
+int extract_mikey(const struct extract_body *body, struct extract_result *res, struct extract_error *err)
+{
+	struct extract_error e = { EXTRACT_OK, 0 };
+	struct ctx c = { .res = res, .err = &e };
+	struct layer top = { .start = body->data, .outer = 0, .decoded = false };
+	int rc;
+
+	res->n = 0;
+	res->blocks = NULL;
+	res->decoded = 0;
+	if (body->len > EXTRACT_MAX_BODY)
+		rc = fail(&c, &top, EXTRACT_E_TOO_LARGE, body->data + EXTRACT_MAX_BODY);
 	else
-		rc = scan(&c, (struct strv){ ctype ? ctype : "", ctype ? ctype_len : 0 },
-		    (struct strv){ cte, cte ? cte_len : 0 }, body, len, 0, 0);
+		rc = scan_entity(&c, &top, body, 0, 0);
 	if (rc < 0) {
+		extract_result_clear(res);
 		if (err)
 			*err = e;
-		return rc;
 	}
-	*res = r;
-	return 0;
+	return rc;
+}
+
+bool extract_err_is_coding(enum extract_err code)
+{
+	return code == EXTRACT_E_CODING || code == EXTRACT_E_COMPRESSED || code == EXTRACT_E_BOMB;
 }
 
 const char *extract_strerror(enum extract_err code)
@@ -303,13 +553,18 @@ const char *extract_strerror(enum extract_err code)
 	switch (code) {
 	case EXTRACT_OK:		return "no error";
 	case EXTRACT_E_TOO_LARGE:	return "body longer than 1 MiB";
+	case EXTRACT_E_NO_TYPE:		return "body without Content-Type";
+	case EXTRACT_E_CODING:		return "Content-Encoding that cannot be decoded";
+	case EXTRACT_E_COMPRESSED:	return "compressed body that does not inflate";
+	case EXTRACT_E_BOMB:		return "body decodes to more than 1 MiB";
+	case EXTRACT_E_TRANSFER:	return "Content-Transfer-Encoding that cannot be decoded";
 	case EXTRACT_E_BASE64:		return "bad base64";
 	case EXTRACT_E_KEYMGMT:		return "a=key-mgmt:mikey without data";
-	case EXTRACT_E_TOO_MANY:	return "more than 8 MIKEY messages in one body";
+	case EXTRACT_E_TOO_MANY:	return "more than 16 MIKEY messages in one body";
 	case EXTRACT_E_BOUNDARY:	return "multipart body without a valid boundary parameter";
-	case EXTRACT_E_MULTIPART:	return "multipart body without its delimiters";
-	case EXTRACT_E_DEPTH:		return "multipart nested too deep";
-	case EXTRACT_E_ENCODING:	return "unsupported Content-Transfer-Encoding for application/mikey";
+	case EXTRACT_E_MULTIPART:	return "multipart body that cannot be split into parts";
+	case EXTRACT_E_DEPTH:		return "multipart nested deeper than 4 levels";
+	case EXTRACT_E_PART_HEADERS:	return "body part with a repeated Content-Type or encoding header";
 	case EXTRACT_E_NOMEM:		return "out of memory";
 	}
 	return "unknown error";

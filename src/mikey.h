@@ -147,6 +147,16 @@ int mikey_decode(const uint8_t *buf, size_t len, struct mikey_msg *msg,
 /* The IDR payload for a role, or NULL. */
 const struct mikey_payload *mikey_idr(const struct mikey_msg *msg, enum mikey_role role);
 
+/* What an IDR's data is, read as clients read it. */
+enum mikey_idr_form {
+	MIKEY_IDR_TEXT,		/* visible ASCII, once trailing NUL octets (C string ends) are dropped */
+	MIKEY_IDR_UID,		/* 32 octets that are not text: a UID (TS 33.180 F.2.1) in place of a URI */
+	MIKEY_IDR_BAD,		/* empty, or a NUL, control, space or non-ASCII octet inside the text */
+};
+
+/* The form of an IDR payload's data; *text is the identity without its trailing NULs. */
+enum mikey_idr_form mikey_idr_form(const struct mikey_payload *idr, struct mikey_view *text);
+
 /*
  * Encode hdr followed by the n payloads in the given order; next-payload
  * fields are derived from that order and SIGN must come last.  Writes at most

@@ -259,6 +259,22 @@ const struct mikey_payload *mikey_idr(const struct mikey_msg *msg, enum mikey_ro
 	return &msg->pl[msg->idr[role]];
 }
 
+enum mikey_idr_form mikey_idr_form(const struct mikey_payload *idr, struct mikey_view *text)
+{
+	struct mikey_view v = idr->u.idr.data;
+	bool visible = true;
+
+	while (v.len && v.ptr[v.len - 1] == 0)
+		v.len--;
+	for (size_t i = 0; i < v.len && visible; i++)
+		visible = v.ptr[i] > 0x20 && v.ptr[i] < 0x7f;
+	*text = v;
+	if (v.len && visible)
+		return MIKEY_IDR_TEXT;
+	/* A UID is a SHA-256 output; only its length tells it from broken text. */
+	return idr->u.idr.data.len == 32 ? MIKEY_IDR_UID : MIKEY_IDR_BAD;
+}
+
 int mikey_srtp_cs_get(const struct mikey_hdr *hdr, unsigned i, struct mikey_srtp_cs *cs)
 {
 	struct wire_rd r;

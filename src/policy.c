@@ -108,7 +108,7 @@ void policy_outcome_clear(struct policy_outcome *o)
  * the same for the same inputs: two servers replacing KRRs of one call in
  * the same second must not make the Id of the KRR they embed.
  */
-static void krr_id(const struct policy_invite *inv, int64_t now, const char *salt, const char *originator,
+static void krr_id(const struct policy_request *req, int64_t now, const char *salt, const char *originator,
     const char *embed, char out[20])
 {
 	unsigned char h[32];
@@ -118,7 +118,7 @@ static void krr_id(const struct policy_invite *inv, int64_t now, const char *sal
 	snprintf(t, sizeof(t), "%lld", (long long)now);
 	memset(h, 0, sizeof(h));
 	if (md && EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		const char *parts[] = { inv->call_id, inv->from, t, salt, originator, embed };
+		const char *parts[] = { req->call_id, req->from, t, salt, originator, embed };
 		for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 			EVP_DigestUpdate(md, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
 		EVP_DigestFinal_ex(md, h, NULL);
@@ -128,7 +128,7 @@ static void krr_id(const struct policy_invite *inv, int64_t now, const char *sal
 }
 
 /* Build, encode (and sign) the KRR we send upstream. */
-static int make_krr(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
+static int make_krr(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
     const char *salt, const char *const uris[KRR_URI__COUNT], const struct kms_set *ai,
     const struct kms_set *ar, const char *embed, struct policy_outcome *out)
 {
@@ -139,7 +139,7 @@ static int make_krr(const struct policy_ctx *c, const struct policy_invite *inv,
 
 	if (!k)
 		return -ENOMEM;
-	krr_id(inv, now, salt, c->conf->server.uri, embed, id);
+	krr_id(req, now, salt, c->conf->server.uri, embed, id);
 	k->time = now;
 	if (krr_set(&k->id, id) < 0 || krr_set(&k->version, "1.0.0") < 0)
 		rc = -ENOMEM;
@@ -181,9 +181,9 @@ static void json_opt(struct json *j, const char *key, const char *v)
 	v ? json_str(j, v) : json_null(j);
 }
 
-/* One audit line (DESIGN 3): who, what was used, what was decided and why. */
-static int audit(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
-    const struct krr *downstream, struct policy_outcome *out)
+/* One audit line (DESIGN 3): who, what was used, what was decided and why; im is the I_MESSAGE decided on (or NULL). */
+static int audit(const struct policy_ctx *c, const struct policy_request *req, const struct policy_imessage *im,
+    int64_t now, const struct krr *downstream, struct policy_outcome *out)
 {
 	char iso[TIME_ISO_LEN];
 	struct json j;
@@ -192,12 +192,15 @@ static int audit(const struct policy_ctx *c, const struct policy_invite *inv, in
 	json_obj_begin(&j);
 	json_kstr(&j, "time", time_format_iso(now, iso) == 0 ? iso : "-");
 	json_kstr(&j, "server", c->conf->server.uri ? c->conf->server.uri : "");
-	json_opt(&j, "call_id", inv->call_id);
-	json_opt(&j, "from", inv->from);
-	json_opt(&j, "to", inv->to);
+	json_opt(&j, "call_id", req->call_id);
+	json_opt(&j, "method", req->method);
+	json_kbool(&j, "in_dialog", req->in_dialog);
+	json_opt(&j, "from", req->from);
+	json_opt(&j, "to", req->to);
 	json_opt(&j, "target", out->target);
-	json_opt(&j, "idrkmsi", inv->idrkmsi);
-	json_opt(&j, "idrkmsr", inv->idrkmsr);
+	json_opt(&j, "idrkmsi", im ? im->idrkmsi : NULL);
+	json_opt(&j, "idrkmsr", im ? im->idrkmsr : NULL);
+	json_kint(&j, "imessages", req->mikey == POLICY_MIKEY ? (int64_t)req->n_im : 0);
 	json_kstr(&j, "decision", policy_decision_name(out->decision));
 	json_kstr(&j, "rule", out->rule);
 	json_kint(&j, "status", out->status);
@@ -232,9 +235,9 @@ static int audit(const struct policy_ctx *c, const struct policy_invite *inv, in
  * Request-URI; compared as RFC 3261 19.1.4 says: scheme and host without
  * case, parameters and headers not part of the user's identity.
  */
-static int target_of(const struct policy_invite *inv, char **out)
+static int target_of(const struct policy_request *req, const struct policy_imessage *im, char **out)
 {
-	const char *t = inv->idrr ? inv->idrr : inv->request_uri;
+	const char *t = im && im->idrr ? im->idrr : req->request_uri;
 	char *n;
 
 	*out = NULL;
@@ -261,11 +264,12 @@ static const char *step(const struct policy_ctx *c, const char *primary, const c
 }
 
 /* Our own answer for the target: forward when acceptable, else a KRR (steps 1a/2a). */
-static int own_decision(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
-    const struct lookup_result *res, const char *embed, struct policy_outcome *out)
+static int own_decision(const struct policy_ctx *c, const struct policy_request *req,
+    const struct policy_imessage *im, int64_t now, const struct lookup_result *res, const char *embed,
+    struct policy_outcome *out)
 {
 	struct acceptable a;
-	const char *i = inv->idrkmsi, *r = inv->idrkmsr;
+	const char *i = im->idrkmsi, *r = im->idrkmsr;
 
 	acceptable(c, res, now, &a);
 	/* 4: the pair is acceptable. */
@@ -299,27 +303,29 @@ static int own_decision(const struct policy_ctx *c, const struct policy_invite *
 	}
 	const char *uris[KRR_URI__COUNT] = {
 		[KRR_ORIGINATOR] = c->conf->server.uri, [KRR_ORIGINATOR_KMS] = c->conf->server.kms_uri,
-		[KRR_INITIATOR] = inv->idri ? inv->idri : inv->from, [KRR_RECEIVER] = out->target,
+		[KRR_INITIATOR] = im->idri ? im->idri : req->from, [KRR_RECEIVER] = out->target,
 		[KRR_INITIATOR_KMS] = i, [KRR_RECEIVER_KMS] = r,
 	};
 	out->decision = POLICY_KRR;
 	out->status = 488;
-	return make_krr(c, inv, now, embed ? "replace" : "own", uris, &ai, &ar, embed, out);
+	return make_krr(c, req, now, embed ? "replace" : "own", uris, &ai, &ar, embed, out);
 }
 
 /*
  * policy.verify_imessage (DESIGN 3): the SIGN payload must verify (RFC 6507)
  * under the KPAK of the KMS in IDRkmsi, as the initiator's UID (TS 33.180
- * F.2.1: IDRuidi when identities are hidden, else derived from IDRi, that
- * KMS and the key period of the T payload).  The signed octets include the
- * SIGN header; without it is tried too (implementations differ, crypto.md 4.3).
- * Returns NULL when it verifies, else why not.
+ * F.2.1: IDRuidi when identities are hidden, or a UID in IDRi as some
+ * clients send it, else derived from IDRi, that KMS and the key period of
+ * the T payload).  The signed octets include the SIGN header; without it is
+ * tried too (implementations differ, crypto.md 4.3).  Returns NULL when it
+ * verifies, else why not.
  */
-static const char *imessage_fault(const struct policy_ctx *c, const struct policy_invite *inv)
+static const char *imessage_fault(const struct policy_ctx *c, const struct policy_imessage *im)
 {
-	const struct mikey_msg *m = inv->msg;
-	const struct kms_info *k = kms_find(c->kms, inv->idrkmsi);
+	const struct mikey_msg *m = im->msg;
+	const struct kms_info *k = kms_find(c->kms, im->idrkmsi);
 	const struct mikey_payload *uidi, *idri;
+	struct mikey_view text;
 	uint8_t uid[UID_LEN];
 	const uint8_t *id;
 	uint64_t kpn;
@@ -328,13 +334,16 @@ static const char *imessage_fault(const struct policy_ctx *c, const struct polic
 		return "no SIGN or T payload";
 	if (!k || !k->has_kpak || !k->key_period)
 		return "no KmsCertificate (KPAK, key period) for the IDRkmsi KMS";
+	idri = mikey_idr(m, MIKEY_ROLE_IDRI);
 	if ((uidi = mikey_idr(m, MIKEY_ROLE_IDRUIDI)) != NULL && uidi->u.idr.data.len == UID_LEN) {
 		id = uidi->u.idr.data.ptr;
-	} else if ((idri = mikey_idr(m, MIKEY_ROLE_IDRI)) != NULL &&
+	} else if (idri && mikey_idr_form(idri, &text) == MIKEY_IDR_UID) {
+		id = idri->u.idr.data.ptr;
+	} else if (im->idri &&
 	    uid_period_no(mikey_ntp_seconds(m->pl[m->t].u.t.value), k->key_period, k->key_offset,
 	    &kpn) == 0 &&
-	    uid_derive((const char *)idri->u.idr.data.ptr, idri->u.idr.data.len, k->uri,
-	    strlen(k->uri), k->key_period, k->key_offset, kpn, uid) == 0) {
+	    uid_derive(im->idri, strlen(im->idri), k->uri, strlen(k->uri), k->key_period, k->key_offset,
+	    kpn, uid) == 0) {
 		id = uid;
 	} else {
 		return "no initiator identity to verify against";
@@ -347,62 +356,146 @@ static const char *imessage_fault(const struct policy_ctx *c, const struct polic
 	return "the ECCSI signature does not verify";
 }
 
-int policy_decide_invite(const struct policy_ctx *c, const struct policy_invite *inv, int64_t now,
-    struct policy_outcome *out)
+bool policy_wants_decision(const struct policy_request *req)
+{
+	return req->mikey != POLICY_NO_MIKEY ||
+	    (req->method && strcmp(req->method, "INVITE") == 0 && !req->in_dialog);
+}
+
+static bool same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* Two I_MESSAGEs agree when they name the same identities and KMSs. */
+static bool agree(const struct policy_imessage *a, const struct policy_imessage *b)
+{
+	return same_string(a->idri, b->idri) && same_string(a->idrr, b->idrr) &&
+	    same_string(a->idrkmsi, b->idrkmsi) && same_string(a->idrkmsr, b->idrkmsr);
+}
+
+/* Steps 2 to 5 for one I_MESSAGE: its target, the lookup, then forward, a KRR or a reject. */
+static int decide_one(const struct policy_ctx *c, const struct policy_request *req,
+    const struct policy_imessage *im, int64_t now, struct policy_outcome *out)
 {
 	struct lookup_result res;
+	int rc;
+
+	free(out->target);
+	if ((rc = target_of(req, im, &out->target)) < 0)
+		return rc;
+	switch (out->target ? lookup_find(c->lookup, out->target, &res) : LOOKUP_FAILED) {
+	case LOOKUP_NOT_FOUND: {
+		bool fwd = c->conf->policy.on_unknown_target == CONF_FORWARD;
+		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
+		out->rule = "unknown-target";
+		out->status = fwd ? 0 : 404;
+		return 0;
+	}
+	case LOOKUP_FAILED:
+		/* Fail closed: without the lookup nothing says the pair is acceptable. */
+		out->decision = POLICY_REJECT;
+		out->rule = "lookup-failed";
+		out->status = 503;
+		snprintf(out->warning, sizeof(out->warning), "security domain lookup failed");
+		return 0;
+	case LOOKUP_FOUND:
+		break;
+	}
+	return own_decision(c, req, im, now, &res, NULL, out);
+}
+
+/*
+ * Every I_MESSAGE of the request: each signature when asked, then each
+ * distinct one through the lookup; the first that is not acceptable
+ * answers for the request.  Several that are each acceptable but disagree
+ * are refused too: a receiver could take any of them.  *decided is the one
+ * the outcome is about.
+ */
+static int decide_all(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
+    struct policy_outcome *out, const struct policy_imessage **decided)
+{
+	size_t distinct = 0;
 	const char *fault;
+	int rc;
+
+	for (size_t k = 0; k < req->n_im; k++) {
+		const struct policy_imessage *im = &req->im[k];
+		bool seen = false;
+		*decided = im;
+		if (c->conf->policy.verify_imessage && (fault = imessage_fault(c, im)) != NULL) {
+			/* A forged IDRkmsi must not steer key material (TR 33.880 7.2.1.4.2). */
+			out->decision = POLICY_REJECT;
+			out->rule = "imessage-signature";
+			out->status = 403;
+			if (req->n_im == 1)
+				snprintf(out->warning, sizeof(out->warning), "I_MESSAGE signature refused: %s", fault);
+			else
+				snprintf(out->warning, sizeof(out->warning),
+				    "I_MESSAGE signature refused: %s (I_MESSAGE %zu of %zu)", fault, k + 1, req->n_im);
+			return 0;
+		}
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = agree(im, &req->im[j]);
+		if (seen)
+			continue;
+		if ((rc = decide_one(c, req, im, now, out)) < 0 || out->decision != POLICY_FORWARD)
+			return rc;
+		if (++distinct > 1) {
+			out->decision = POLICY_REJECT;
+			out->rule = "mikey-disagree";
+			out->status = 488;
+			snprintf(out->warning, sizeof(out->warning),
+			    "I_MESSAGE %zu names other identities or KMSs than I_MESSAGE 1", k + 1);
+			return 0;
+		}
+	}
+	*decided = &req->im[0];
+	return 0;
+}
+
+int policy_decide_request(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
+    struct policy_outcome *out)
+{
+	const struct policy_imessage *im = NULL;
+	bool complete = req->mikey == POLICY_MIKEY && req->n_im > 0;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = target_of(inv, &out->target)) < 0)
-		return rc;
-	const char *t = out->target;
+	for (size_t k = 0; complete && k < req->n_im; k++)
+		complete = req->im[k].idrkmsi && req->im[k].idrkmsr;
 
-	if (inv->mikey == POLICY_NO_MIKEY) {
+	if (req->mikey == POLICY_NO_MIKEY) {
 		bool fwd = c->conf->policy.on_missing_mikey == CONF_FORWARD;
 		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
 		out->rule = "missing-mikey";
 		out->status = fwd ? 0 : 488;
 		if (!fwd)
 			snprintf(out->warning, sizeof(out->warning), "no MIKEY I_MESSAGE in the offer");
-	} else if (inv->mikey == POLICY_MALFORMED_MIKEY || !inv->idrkmsi || !inv->idrkmsr) {
+	} else if (req->mikey == POLICY_UNINSPECTABLE) {
+		/* What the proxy cannot read it must not pass on blindly. */
+		bool fwd = c->conf->policy.on_uninspectable == CONF_FORWARD;
+		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
+		out->rule = "uninspectable";
+		out->status = fwd ? 0 : req->fault_is_coding ? 415 : 400;
+		out->accept_identity = !fwd && req->fault_is_coding;
+		snprintf(out->warning, sizeof(out->warning), "cannot inspect the body: %s",
+		    req->fault ? req->fault : "unknown fault");
+	} else if (!complete) {
 		bool fwd = c->conf->policy.on_malformed_mikey == CONF_FORWARD;
 		out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
 		out->rule = "malformed-mikey";
 		out->status = fwd ? 0 : 400;
 		snprintf(out->warning, sizeof(out->warning), "malformed MIKEY I_MESSAGE: %s",
-		    inv->mikey == POLICY_MALFORMED_MIKEY && inv->malformed ? inv->malformed
-										: "IDRkmsi or IDRkmsr missing");
-	} else if (c->conf->policy.verify_imessage && (fault = imessage_fault(c, inv)) != NULL) {
-		/* A forged IDRkmsi must not steer key material (TR 33.880 7.2.1.4.2). */
-		out->decision = POLICY_REJECT;
-		out->rule = "imessage-signature";
-		out->status = 403;
-		snprintf(out->warning, sizeof(out->warning), "I_MESSAGE signature refused: %s", fault);
+		    req->mikey == POLICY_MALFORMED_MIKEY && req->fault ? req->fault
+									 : "IDRkmsi or IDRkmsr missing");
 	} else {
-		switch (t ? lookup_find(c->lookup, t, &res) : LOOKUP_FAILED) {
-		case LOOKUP_NOT_FOUND: {
-			bool fwd = c->conf->policy.on_unknown_target == CONF_FORWARD;
-			out->decision = fwd ? POLICY_FORWARD : POLICY_REJECT;
-			out->rule = "unknown-target";
-			out->status = fwd ? 0 : 404;
-			break;
-		}
-		case LOOKUP_FAILED:
-			/* Fail closed: without the lookup nothing says the pair is acceptable. */
-			out->decision = POLICY_REJECT;
-			out->rule = "lookup-failed";
-			out->status = 503;
-			snprintf(out->warning, sizeof(out->warning), "security domain lookup failed");
-			break;
-		case LOOKUP_FOUND:
-			rc = own_decision(c, inv, now, &res, NULL, out);
-			break;
-		}
+		rc = decide_all(c, req, now, out, &im);
 	}
+	if (rc == 0 && !out->target)
+		rc = target_of(req, im, &out->target);
 	if (rc == 0)
-		rc = audit(c, inv, now, NULL, out);
+		rc = audit(c, req, im, now, NULL, out);
 	if (rc < 0)
 		policy_outcome_clear(out);
 	return rc;
@@ -428,23 +521,25 @@ static void filter(const struct policy_ctx *c, const struct krr_list *in, bool r
 	}
 }
 
-int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *inv,
+int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *req,
     const char *body, size_t len, int64_t now, struct policy_outcome *out)
 {
+	/* The request went on, so its I_MESSAGEs agree: the first speaks for all. */
+	const struct policy_imessage *im = req->mikey == POLICY_MIKEY && req->n_im ? &req->im[0] : NULL;
 	struct lookup_result res;
 	struct krr *got = NULL;
 	struct krr_error err;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = target_of(inv, &out->target)) < 0)
+	if ((rc = target_of(req, im, &out->target)) < 0)
 		return rc;
 	if (!body) {
 		/* An ordinary 488 (its body is not a KRR): not ours to judge. */
 		out->decision = POLICY_PASS;
 		out->rule = "plain-488";
 		out->status = 488;
-		rc = audit(c, inv, now, NULL, out);
+		rc = audit(c, req, im, now, NULL, out);
 		if (rc < 0)
 			policy_outcome_clear(out);
 		return rc;
@@ -474,8 +569,8 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *in
 
 	if (unusable) {
 		/* Discard: our own KRR when our lookup gives one, else a plain 488. */
-		if (ls == LOOKUP_FOUND && inv->idrkmsi && inv->idrkmsr) {
-			rc = own_decision(c, inv, now, &res, NULL, out);
+		if (ls == LOOKUP_FOUND && im && im->idrkmsi && im->idrkmsr) {
+			rc = own_decision(c, req, im, now, &res, NULL, out);
 			if (rc == 0 && out->decision == POLICY_FORWARD) {
 				/* We would have forwarded: downstream refused, we have nothing better. */
 				krr_free(out->krr);
@@ -522,14 +617,14 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_invite *in
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = make_krr(c, inv, now, "replace", uris, &ai, &ar, doc, out);
+	rc = make_krr(c, req, now, "replace", uris, &ai, &ar, doc, out);
 	free(doc);
 	out->decision = POLICY_REPLACE;
 	out->rule = step(c, "2b/3c:replace", "3b:replace");
 	out->status = 488;
 out:
 	if (rc == 0)
-		rc = audit(c, inv, now, got ? got : out->krr, out);
+		rc = audit(c, req, im, now, got ? got : out->krr, out);
 	krr_free(got);
 	if (rc < 0)
 		policy_outcome_clear(out);

@@ -43,11 +43,13 @@ struct txn;
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
-#include "invite.h"
 #include "krr.h"
 #include "log.h"
 #include "policy.h"
 #include "proxy.h"
+#include "request.h"
+#include "resolve.h"
+#include "sipread.h"
 
 #define MAX_LISTEN	16
 #define HOST_MAX	64	/* an IPv6 literal in brackets fits */
@@ -59,6 +61,8 @@ struct txn;
  * always is, towards peers that often listen on UDP only.
  */
 #define UDP_MAX		65000
+/* nta's mark on a response it made itself (nta_internal.h NTA_INTERNAL_MSG): a transport error, a timeout. */
+#define NTA_OWN_RESPONSE	(1 << 15)
 /* Socket buffers that ride out a scheduling stall at thousands of calls per second (the kernel caps them at net.core.rmem_max/wmem_max). */
 #define UDP_BUFFER	(4u << 20)
 
@@ -80,7 +84,9 @@ struct proxy {
 	url_t *next_hop;		/* from world->conf, in home */
 	struct me me[MAX_LISTEN];
 	size_t n_me;
+	struct resolver *resolver;	/* next hops named by DNS names (nta's own resolver is never asked) */
 	struct txn *txns;		/* in flight, for stop */
+	struct held_ack *acks;		/* ACKs waiting for DNS */
 	unsigned in_flight;
 	bool stopping;
 	int sigfd;
@@ -98,9 +104,21 @@ struct txn {
 	struct world *world;		/* the generation it started under */
 	nta_incoming_t *irq;
 	nta_outgoing_t *orq;
-	struct invite_facts *facts;	/* an initial INVITE with an I_MESSAGE: for the 488 that may come back */
+	struct request_facts *facts;	/* a request forwarded with I_MESSAGEs: for the 488 that may come back */
+	msg_t *prepared;		/* the request as it goes on, while DNS answers or its targets are tried */
+	struct resolve_query *query;	/* DNS in progress */
+	struct resolve_result targets;	/* where DNS said the next hop is, in order */
+	size_t next_target;
 	char call_id[128];		/* for logs */
 	bool answered;			/* a final response went upstream */
+};
+
+/* An ACK for a 2xx waiting for DNS: it has no transaction to live in. */
+struct held_ack {
+	struct held_ack *next, **prev;
+	struct proxy *p;
+	msg_t *msg;
+	struct resolve_query *query;
 };
 
 /* ---- small helpers ---- */
@@ -127,7 +145,10 @@ static void txn_free(struct txn *t)
 	}
 	if (t->orq)
 		nta_outgoing_destroy(t->orq);
-	invite_facts_free(t->facts);
+	resolve_cancel(t->query);
+	if (t->prepared)
+		msg_destroy(t->prepared);
+	request_facts_free(t->facts);
 	world_unref(t->world);
 	free(t);
 }
@@ -193,99 +214,60 @@ static const char *phrase_of(int status)
 
 /* ---- decisions: log line and audit record ---- */
 
-static void record(const struct txn *t, const struct policy_outcome *o)
+static void record(const char *call_id, const struct policy_request *req, const struct policy_outcome *o)
 {
-	log_info("call %s: %s rule %s status %d target %s%s%s%s%s", t->call_id, policy_decision_name(o->decision),
-	    o->rule, o->status, o->target ? o->target : "-", o->signature ? " downstream-krr " : "",
-	    o->signature ? o->signature : "", o->warning[0] ? " warning: " : "", o->warning);
+	log_info("call %s: %s rule %s status %d target %s method %s%s%s%s%s%s", call_id,
+	    policy_decision_name(o->decision), o->rule, o->status, o->target ? o->target : "-",
+	    req->method ? req->method : "-", req->in_dialog ? " in-dialog" : "",
+	    o->signature ? " downstream-krr " : "", o->signature ? o->signature : "",
+	    o->warning[0] ? " warning: " : "", o->warning);
 	audit_write(o->audit);
 }
 
-/* Answer upstream from the outcome: 488 + KRR, or a status with its Warning. */
-static void answer(struct txn *t, const struct policy_outcome *o)
+/* Answer upstream from the outcome: 488 + KRR, or a status with its Warning (and Accept-Encoding after a 415). */
+static void answer(struct proxy *p, nta_incoming_t *irq, const struct policy_outcome *o)
 {
 	char warning[sizeof(o->warning) + HOST_MAX + 16];
 	int status = o->status ? o->status : 500;
 
 	if (o->warning[0])
-		warning_value(t->p, o->warning, warning, sizeof(warning));
-	nta_incoming_treply(t->irq, status, phrase_of(status),
+		warning_value(p, o->warning, warning, sizeof(warning));
+	nta_incoming_treply(irq, status, phrase_of(status),
 	    TAG_IF(o->krr_xml, SIPTAG_CONTENT_TYPE_STR(KRR_CONTENT_TYPE)),
 	    TAG_IF(o->krr_xml, SIPTAG_PAYLOAD_STR(o->krr_xml)),
 	    TAG_IF(o->warning[0], SIPTAG_WARNING_STR(warning)),
+	    TAG_IF(o->accept_identity, SIPTAG_ACCEPT_ENCODING_STR("identity")),
 	    TAG_END());
-	t->answered = true;
-}
-
-/* The facts of an initial INVITE, from Sofia's parsed message. */
-static struct invite_facts *facts_of(const sip_t *sip)
-{
-	struct invite_facts *f = invite_facts_new();
-	char buf[INVITE_URI_MAX];
-	issize_t n;
-
-	if (!f)
-		return NULL;
-	if ((n = url_e(buf, sizeof(buf), sip->sip_request->rq_url)) > 0 && (size_t)n < sizeof(buf))
-		invite_facts_set(f, 'r', buf, (size_t)n);
-	if (sip->sip_from && (n = url_e(buf, sizeof(buf), sip->sip_from->a_url)) > 0 && (size_t)n < sizeof(buf))
-		invite_facts_set(f, 'f', buf, (size_t)n);
-	if (sip->sip_to && (n = url_e(buf, sizeof(buf), sip->sip_to->a_url)) > 0 && (size_t)n < sizeof(buf))
-		invite_facts_set(f, 't', buf, (size_t)n);
-	if (sip->sip_call_id)
-		invite_facts_set(f, 'i', sip->sip_call_id->i_id, strlen(sip->sip_call_id->i_id));
-
-	if (!sip->sip_content_type || !sip->sip_payload) {
-		invite_facts_mikey(f, NULL, 0, NULL, 0, NULL, 0);
-		return f;
-	}
-	char ct[2048];
-	const char *cte = NULL;
-	n = msg_header_field_e(ct, sizeof(ct), (const msg_header_t *)sip->sip_content_type, 0);
-	if (n <= 0 || (size_t)n >= sizeof(ct)) {
-		/* A Content-Type this long is not one we extract from: say so rather than guess. */
-		f->inv.mikey = POLICY_MALFORMED_MIKEY;
-		f->inv.malformed = f->malformed;
-		snprintf(f->malformed, sizeof(f->malformed), "Content-Type too long");
-		return f;
-	}
-	for (const sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next)
-		if (u->un_name && strcasecmp(u->un_name, "Content-Transfer-Encoding") == 0)
-			cte = u->un_value;
-	invite_facts_mikey(f, ct, (size_t)n, cte, cte ? strlen(cte) : 0,
-	    (const uint8_t *)sip->sip_payload->pl_data, sip->sip_payload->pl_len);
-	return f;
 }
 
 /* ---- responses coming back ---- */
 
-/* A 488 on a forwarded INVITE with an I_MESSAGE: pass, replace or discard its KRR. Returns true when answered here. */
+/* A 488 on a request forwarded with I_MESSAGEs: pass, replace or discard its KRR. Returns true when answered here. */
 static bool krr_coming_back(struct txn *t, const sip_t *sip)
 {
 	struct policy_ctx ctx = world_policy_ctx(t->world);
 	struct policy_outcome o;
-	const char *body = NULL;
 	size_t len = 0;
+	const char *body = sipread_krr_body(sip, &len);
 
-	if (sip->sip_content_type && sip->sip_content_type->c_type && sip->sip_payload &&
-	    strcasecmp(sip->sip_content_type->c_type, KRR_CONTENT_TYPE) == 0) {
-		body = sip->sip_payload->pl_data;
-		len = sip->sip_payload->pl_len;
-	}
-	if (policy_decide_krr(&ctx, &t->facts->inv, body, len, (int64_t)time(NULL), &o) < 0) {
+	if (policy_decide_krr(&ctx, &t->facts->req, body, len, (int64_t)time(NULL), &o) < 0) {
 		log_error("call %s: no decision on the KRR that came back (out of memory or signing failed): 500",
 		    t->call_id);
 		nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		t->answered = true;
 		return true;
 	}
-	record(t, &o);
+	record(t->call_id, &t->facts->req, &o);
 	bool here = o.decision != POLICY_PASS;
-	if (here)
-		answer(t, &o);
+	if (here) {
+		answer(t->p, t->irq, &o);
+		t->answered = true;
+	}
 	policy_outcome_clear(&o);
 	return here;
 }
+
+static bool try_next_target(struct txn *t);
 
 static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 {
@@ -293,7 +275,15 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 
 	if (status <= 100 || t->answered)
 		return 0;		/* 100 Trying is hop by hop; nta sends ours (EXTRA_100) */
-	if (status == 488 && sip && t->facts && t->facts->inv.mikey == POLICY_MIKEY && krr_coming_back(t, sip)) {
+	if (status == 503 && (!sip || (sip->sip_flags & NTA_OWN_RESPONSE)) && t->next_target < t->targets.n) {
+		/* RFC 3263 4.3: this target cannot be reached: the next one DNS gave. */
+		nta_outgoing_destroy(t->orq);
+		t->orq = NULL;
+		log_debug("call %s: next hop unreachable, trying the next DNS target", t->call_id);
+		if (try_next_target(t))
+			return 0;
+	}
+	if (status == 488 && sip && t->facts && krr_coming_back(t, sip)) {
 		txn_free(t);
 		return 0;
 	}
@@ -325,6 +315,14 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 	(void)irq;
 	if (!sip) {
 		t->irq = NULL;
+		txn_free(t);
+		return 0;
+	}
+	if (sip->sip_request && sip->sip_request->rq_method == sip_method_cancel && !t->orq && !t->answered) {
+		/* Cancelled while DNS was still answering: nothing went downstream. */
+		log_debug("call %s: CANCEL before the next hop was resolved", t->call_id);
+		nta_incoming_treply(t->irq, SIP_487_REQUEST_CANCELLED, TAG_END());
+		t->answered = true;
 		txn_free(t);
 		return 0;
 	}
@@ -372,56 +370,271 @@ static int reply_now(nta_incoming_t *irq, int status, const char *warning)
 	return 0;
 }
 
-/* The decision on an initial INVITE; returns true when it was answered here (t is then done). */
-static bool decide_invite(struct txn *t, const sip_t *sip)
+/*
+ * msg_copy keeps the original's header chain and hangs a single-valued
+ * header that came twice (the parser filed the second among the errors)
+ * after the first, where nothing expects it: encoding that header again
+ * then aborts (msg_parser.c serialize_one).  File such repeats among the
+ * errors again, as the parser had them; they still go out as they came.
+ */
+static void refile_repeats(msg_t *msg)
 {
-	struct policy_ctx ctx = world_policy_ctx(t->world);
-	struct policy_outcome o;
+	struct msg_pub_s *pub = (struct msg_pub_s *)sip_object(msg);
+	msg_header_t **slot = &pub->msg_request, **end = (msg_header_t **)((char *)pub + pub->msg_size);
 
-	if ((t->facts = facts_of(sip)) == NULL) {
-		log_error("call %s: out of memory: 500", t->call_id);
-		nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
-		return true;
+	for (; slot < end; slot++) {
+		msg_header_t *h = *slot;
+		if (!h || !h->sh_next || h->sh_class->hc_kind != msg_kind_single)
+			continue;
+		msg_error_t **e = &pub->msg_error;
+		while (*e)
+			e = &(*e)->er_next;
+		*e = (msg_error_t *)h->sh_next;
+		h->sh_next = NULL;
 	}
-	if (policy_decide_invite(&ctx, &t->facts->inv, (int64_t)time(NULL), &o) < 0) {
-		log_error("call %s: no decision (out of memory or signing failed): 500", t->call_id);
-		nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
-		return true;
-	}
-	record(t, &o);
-	bool here = o.decision != POLICY_FORWARD;
-	if (here)
-		answer(t, &o);		/* never the Warning of a forwarded malformed one: it goes on untouched */
-	policy_outcome_clear(&o);
-	return here;
 }
 
-/* Where a request goes: the route given, else its top Route, else its Request-URI. */
-static const url_t *destination(const sip_t *sip, const url_string_t *route)
+/* A copy of the request to change and send on; NULL when out of memory. */
+static msg_t *copy_request(nta_incoming_t *irq)
 {
-	if (route)
-		return route->us_url;
-	return sip->sip_route ? sip->sip_route->r_url : sip->sip_request->rq_url;
+	msg_t *orig = nta_incoming_getrequest(irq);
+	msg_t *msg = orig ? msg_copy(orig) : NULL;
+
+	if (orig)
+		msg_destroy(orig);
+	if (msg && sip_object(msg))
+		refile_repeats(msg);
+	return msg;
 }
 
 /*
- * ACK for a 2xx: end to end, no transaction.  To a numeric address it goes
- * out statelessly and nothing is kept; a name to resolve needs nta's
- * transaction, destroyed at once so nta frees it after Timer F.
+ * The decision on a request that needs one (policy_wants_decision): every
+ * method, inside dialogs too.  Returns 1 to forward (with *facts kept for
+ * a 488 that may come back when there were I_MESSAGEs), 0 when the request
+ * was answered (or, an ACK, dropped) here.
  */
-static void forward_ack(struct proxy *p, msg_t *msg, const sip_t *sip, const url_string_t *route)
+static int decide(struct proxy *p, nta_incoming_t *irq, const sip_t *sip, const char *call_id,
+    struct request_facts **facts)
 {
-	const url_t *to = destination(sip, route);
-	bool numeric = to && to->url_host && host_is_ip_address(to->url_host);
-	nta_outgoing_t *orq = nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg,
-	    TAG_IF(numeric, NTATAG_STATELESS(1)), TAG_END());
+	bool ack = sip->sip_request->rq_method == sip_method_ack;
+	bool initial_invite = sip->sip_request->rq_method == sip_method_invite && (!sip->sip_to || !sip->sip_to->a_tag);
+	struct policy_ctx ctx = world_policy_ctx(p->world);
+	struct request_facts *f;
+	struct policy_outcome o;
+
+	*facts = NULL;
+	/* Most requests have no body: only an initial INVITE needs a decision without one. */
+	if ((!sip->sip_payload || sip->sip_payload->pl_len == 0) && !initial_invite)
+		return 1;
+	if ((f = sipread_facts(sip)) == NULL) {
+		log_error("call %s: out of memory: 500", call_id);
+		if (!ack)
+			reply_now(irq, 500, NULL);
+		return 0;
+	}
+	if (!policy_wants_decision(&f->req)) {
+		request_facts_free(f);
+		return 1;
+	}
+	if (policy_decide_request(&ctx, &f->req, (int64_t)time(NULL), &o) < 0) {
+		log_error("call %s: no decision (out of memory or signing failed): 500", call_id);
+		request_facts_free(f);
+		if (!ack)
+			reply_now(irq, 500, NULL);
+		return 0;
+	}
+	record(call_id, &f->req, &o);
+	int go = o.decision == POLICY_FORWARD;
+	if (!go && ack) {
+		/* An ACK has no answer: the refused one goes no further. */
+		log_warn("call %s: ACK not forwarded (%s)", call_id, o.rule);
+	} else if (!go) {
+		/* Never the Warning of a forwarded one: it goes on untouched. */
+		answer(p, irq, &o);
+		nta_incoming_destroy(irq);
+	}
+	policy_outcome_clear(&o);
+	if (go && f->req.mikey == POLICY_MIKEY) {
+		request_facts_drop_messages(f);	/* the identities are all a 488 needs */
+		*facts = f;
+	} else {
+		request_facts_free(f);
+	}
+	return go;
+}
+
+/* Where nta would send a request: the route given, a loose Route, else the Request-URI. */
+static const url_t *next_hop_of(const sip_t *sip, const url_string_t *route)
+{
+	if (route)
+		return route->us_url;
+	if (sip->sip_route && url_has_param(sip->sip_route->r_url, "lr"))
+		return sip->sip_route->r_url;
+	return sip->sip_request->rq_url;
+}
+
+/* The host DNS must name, or NULL when the next hop is an IP address (nta needs no DNS then). */
+static const char *dns_host(const url_t *u, char *maddr, size_t cap)
+{
+	const char *h = u->url_host;
+
+	if (u->url_params && url_param(u->url_params, "maddr", maddr, cap) > 0)
+		h = maddr;
+	return h && !host_is_ip_address(h) ? h : NULL;
+}
+
+/* A numeric route to a DNS target, for nta; out holds 96 characters. */
+static const url_string_t *target_uri(const struct resolve_target *x, char *out, size_t cap)
+{
+	snprintf(out, cap, "sip:%s:%u;transport=%s", x->host, x->port, x->transport);
+	return (const url_string_t *)out;
+}
+
+static void on_resolved(void *arg, const struct resolve_result *res, const char *error);
+
+/*
+ * Look the next hop up: 1 with the targets in t (from the cache), 0 when
+ * DNS is asked (on_resolved follows), -1 after answering upstream.
+ */
+static int resolve_next_hop(struct txn *t, const url_t *u, const char *host)
+{
+	char tp[16];
+	bool sips = u->url_type == url_sips;
+	unsigned port = u->url_port ? (unsigned)strtoul(u->url_port, NULL, 10) : 0;
+	bool has_tp = u->url_params && url_param(u->url_params, "transport", tp, sizeof(tp)) > 0;
+	int rc = resolve_sip(t->p->resolver, host, port, has_tp ? tp : NULL, sips, on_resolved, t, &t->targets,
+	    &t->query);
+
+	if (rc >= 0)
+		return rc;
+	int status = rc == -ENOMEM ? 500 : rc == -EINVAL ? 416 : 503;
+	const char *why = rc == -ENOMEM ? "out of memory" : rc == -EINVAL ? "not a DNS name or no such transport"
+									   : "no such host";
+	char warning[256];
+	log_warn("call %s: next hop %s: %s: %d", t->call_id, host, why, status);
+	snprintf(warning, sizeof(warning), "399 %s \"next hop %s: %s\"", t->p->me[0].host,
+	    strlen(host) < 96 ? host : "(long name)", why);
+	nta_incoming_treply(t->irq, status, phrase_of(status), SIPTAG_WARNING_STR(warning), TAG_END());
+	t->answered = true;
+	return -1;
+}
+
+/* Send the prepared request to the next DNS target; false when none is left (nothing answered yet). */
+static bool try_next_target(struct txn *t)
+{
+	while (t->next_target < t->targets.n) {
+		char uri[96];
+		const url_string_t *route = target_uri(&t->targets.t[t->next_target++], uri, sizeof(uri));
+		msg_t *msg = t->next_target < t->targets.n ? msg_copy(t->prepared) : t->prepared;
+		if (!msg)
+			return false;
+		if (msg == t->prepared)
+			t->prepared = NULL;	/* the last target gets the original */
+		t->orq = nta_outgoing_mcreate(t->p->agent, on_response, t, route, msg, TAG_END());
+		if (t->orq)
+			return true;
+		msg_destroy(msg);
+	}
+	return false;
+}
+
+static void cannot_forward(struct txn *t, const char *why)
+{
+	log_warn("call %s: cannot forward: %s: 503", t->call_id, why);
+	nta_incoming_treply(t->irq, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
+	t->answered = true;
+	txn_free(t);
+}
+
+static void on_resolved(void *arg, const struct resolve_result *res, const char *error)
+{
+	struct txn *t = arg;
+	char warning[256];
+
+	t->query = NULL;
+	if (!res) {
+		log_warn("call %s: next hop not resolved: %s: 503", t->call_id, error);
+		snprintf(warning, sizeof(warning), "399 %s \"next hop not resolved: %s\"", t->p->me[0].host, error);
+		nta_incoming_treply(t->irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_WARNING_STR(warning), TAG_END());
+		t->answered = true;
+		txn_free(t);
+		return;
+	}
+	t->targets = *res;
+	t->next_target = 0;
+	if (!try_next_target(t))
+		cannot_forward(t, "no DNS target could be used");
+}
+
+/* ---- ACK for a 2xx: end to end, no transaction ---- */
+
+static void send_ack(struct proxy *p, msg_t *msg, const url_string_t *route)
+{
+	nta_outgoing_t *orq = nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg, NTATAG_STATELESS(1), TAG_END());
 
 	if (!orq) {
 		log_debug("ACK not forwarded");
 		msg_destroy(msg);
-	} else if (orq != (nta_outgoing_t *)-1) {
-		nta_outgoing_destroy(orq);
 	}
+}
+
+static void held_ack_free(struct held_ack *a)
+{
+	if ((*a->prev = a->next) != NULL)
+		a->next->prev = a->prev;
+	resolve_cancel(a->query);
+	if (a->msg)
+		msg_destroy(a->msg);
+	free(a);
+}
+
+static void on_ack_resolved(void *arg, const struct resolve_result *res, const char *error)
+{
+	struct held_ack *a = arg;
+	char uri[96];
+
+	a->query = NULL;
+	if (res && res->n) {
+		send_ack(a->p, a->msg, target_uri(&res->t[0], uri, sizeof(uri)));
+		a->msg = NULL;
+	} else {
+		log_debug("ACK not forwarded: %s", error ? error : "no DNS target");
+	}
+	held_ack_free(a);
+}
+
+/* Statelessly to its next hop; a name is resolved first (the ACK waits, held). */
+static void forward_ack(struct proxy *p, msg_t *msg, const sip_t *sip, const url_string_t *route)
+{
+	const url_t *u = next_hop_of(sip, route);
+	char maddr[256], tp[16], uri[96];
+	const char *host = dns_host(u, maddr, sizeof(maddr));
+	struct resolve_result now;
+	struct held_ack *a;
+
+	if (!host) {
+		send_ack(p, msg, route);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		msg_destroy(msg);
+		return;
+	}
+	a->p = p;
+	a->msg = msg;
+	if ((a->next = p->acks) != NULL)
+		a->next->prev = &a->next;
+	a->prev = &p->acks;
+	p->acks = a;
+	int rc = resolve_sip(p->resolver, host, u->url_port ? (unsigned)strtoul(u->url_port, NULL, 10) : 0,
+	    u->url_params && url_param(u->url_params, "transport", tp, sizeof(tp)) > 0 ? tp : NULL,
+	    u->url_type == url_sips, on_ack_resolved, a, &now, &a->query);
+	if (rc == 1) {
+		send_ack(p, msg, target_uri(&now.t[0], uri, sizeof(uri)));
+		a->msg = NULL;
+	}
+	if (rc != 0)
+		held_ack_free(a);
 }
 
 static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *in)
@@ -435,14 +648,20 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
 
-	msg_t *orig = nta_incoming_getrequest(irq);
-	msg_t *msg = orig ? msg_copy(orig) : NULL;
-	if (orig)
-		msg_destroy(orig);
+	struct request_facts *facts;
+	const char *call_id = in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-";
+	if (!decide(p, irq, in, call_id, &facts)) {
+		if (ack)
+			nta_incoming_destroy(irq);
+		return 0;
+	}
+
+	msg_t *msg = copy_request(irq);
 	sip_t *sip = msg ? sip_object(msg) : NULL;
 	if (!sip) {
 		if (msg)
 			msg_destroy(msg);
+		request_facts_free(facts);
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 500, NULL);
 	}
 
@@ -462,6 +681,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	else if (!sip->sip_route && is_me(p, sip->sip_request->rq_url->url_host, sip->sip_request->rq_url->url_port)) {
 		/* For this proxy itself: a keep-alive OPTIONS is answered, anything else has nowhere to go. */
 		msg_destroy(msg);
+		request_facts_free(facts);
 		if (ack) {
 			nta_incoming_destroy(irq);
 			return 0;
@@ -470,6 +690,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	}
 
 	if (ack) {
+		request_facts_free(facts);
 		forward_ack(p, msg, sip, route);
 		nta_incoming_destroy(irq);
 		return 0;
@@ -478,39 +699,41 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	struct txn *t = calloc(1, sizeof(*t));
 	if (!t) {
 		msg_destroy(msg);
+		request_facts_free(facts);
 		return reply_now(irq, 500, NULL);
 	}
 	t->p = p;
 	t->irq = irq;
 	t->world = world_ref(p->world);
-	snprintf(t->call_id, sizeof(t->call_id), "%s", sip->sip_call_id ? sip->sip_call_id->i_id : "-");
+	t->facts = facts;
+	snprintf(t->call_id, sizeof(t->call_id), "%s", call_id);
 	txn_link(p, t);
 	nta_incoming_bind(irq, on_cancel, t);
 
-	if (method == sip_method_invite) {
-		if (initial && decide_invite(t, sip)) {
-			msg_destroy(msg);
-			txn_free(t);
-			return 0;
-		}
-		if (t->facts && t->facts->inv.mikey != POLICY_MIKEY) {
-			invite_facts_free(t->facts);	/* nothing to decide on a 488 for it */
-			t->facts = NULL;
-		}
-	}
 	if (initial && creates_dialog(method)) {
 		const struct me *m = me_of(p, irq, msg);
 		sip_record_route_t *rr = sip_record_route_make(msg_home(msg), m->rr);
 		if (rr)
 			msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)rr);
 	}
+
+	/* A next hop named by DNS is resolved here, not by nta. */
+	char maddr[256];
+	const url_t *u = next_hop_of(sip, route);
+	const char *host = dns_host(u, maddr, sizeof(maddr));
+	if (host) {
+		t->prepared = msg;
+		int rc = resolve_next_hop(t, u, host);
+		if (rc < 0)
+			txn_free(t);
+		else if (rc == 1 && !try_next_target(t))
+			cannot_forward(t, "no DNS target could be used");
+		return 0;
+	}
 	t->orq = nta_outgoing_mcreate(p->agent, on_response, t, route, msg, TAG_END());
 	if (!t->orq) {
 		msg_destroy(msg);
-		log_warn("call %s: cannot forward %s: 503", t->call_id, in->sip_request->rq_method_name);
-		nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
-		t->answered = true;
-		txn_free(t);
+		cannot_forward(t, in->sip_request->rq_method_name);
 	}
 	return 0;
 }
@@ -567,7 +790,7 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
 			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
 			    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
-			    NTATAG_EXTRA_100(1), TAG_END());
+			    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()), TAG_END());
 			rc = p->agent ? 0 : -1;
 		}
 		if (rc < 0) {
@@ -633,6 +856,12 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		proxy_free(p);
 		return rc;
 	}
+	/* DNS gets half a non-INVITE transaction's time (16 T1, 8 s by default), 2 s at least. */
+	unsigned deadline = 16u * (unsigned)w->conf->server.sip_t1;
+	if ((p->resolver = resolver_new(p->root, deadline > 2000 ? deadline : 2000, err, errlen)) == NULL) {
+		proxy_free(p);
+		return -EIO;
+	}
 	if ((rc = set_next_hop(p, w->conf)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		proxy_free(p);
@@ -672,6 +901,9 @@ void proxy_set_world(struct proxy *p, struct world *w)
 		log_warn("reload: server.sip_t1 changed: it takes effect at the next start");
 	if (set_next_hop(p, c) < 0)
 		log_error("reload: out of memory for server.next_hop: keeping the previous one");
+	/* /etc/resolv.conf is read again too: c-ares reads it only when it starts. */
+	if (resolver_reload(p->resolver) < 0)
+		log_error("reload: the DNS resolver did not restart: next hops named by DNS get 503");
 	world_unref(p->world);
 	p->world = world_ref(w);
 }
@@ -722,6 +954,8 @@ void proxy_stop(struct proxy *p)
 		t->answered = true;
 		txn_free(t);
 	}
+	while (p->acks)
+		held_ack_free(p->acks);
 	p->stop_timer = su_timer_create(su_root_task(p->root), STOP_GRACE_MS);
 	if (!p->stop_timer || su_timer_set(p->stop_timer, stop_now, NULL) < 0)
 		su_root_break(p->root);
@@ -733,6 +967,9 @@ void proxy_free(struct proxy *p)
 		return;
 	while (p->txns)
 		txn_free(p->txns);
+	while (p->acks)
+		held_ack_free(p->acks);
+	resolver_free(p->resolver);
 	if (p->stop_timer)
 		su_timer_destroy(p->stop_timer);
 	if (p->leg)

@@ -13,15 +13,15 @@
 #include <openssl/crypto.h>
 
 #include "conf.h"
-#include "invite.h"
 #include "json.h"
 #include "kms.h"
 #include "krr.h"
 #include "lookup.h"
 #include "mikey.h"
 #include "policy.h"
+#include "request.h"
 #include "sdtool.h"
-#include "sipmsg.h"
+#include "sipread.h"
 #include "timeutil.h"
 #include "world.h"
 
@@ -159,28 +159,26 @@ int sdtool_lookup(int argc, char **argv)
 
 /* ---- decide ---- */
 
-/* A header's URI (display name and parameters dropped) into f. */
-static void header_uri(const struct sipmsg *sip, const char *name, char compact, char which,
-    struct invite_facts *f)
+/*
+ * A 488 alone: the request it answers is not at hand, so its target and
+ * KMSs are taken as the KRR states them (To, and its initiator and receiver
+ * KMS).  Returns false when out of memory.
+ */
+static bool facts_from_krr(struct request_facts *f, const char *body, size_t len)
 {
-	char uri[INVITE_URI_MAX];
-	struct strv v;
+	struct krr *k = NULL;
+	struct krr_error e;
 
-	if (sipmsg_header(sip->headers, name, compact, &v) && sipmsg_uri(v, uri, sizeof(uri)))
-		invite_facts_set(f, which, uri, strlen(uri));
-}
-
-/* The I_MESSAGE of a SIP message read by sipmsg. */
-static void mikey_facts(const struct sipmsg *sip, struct invite_facts *f)
-{
-	struct strv ct, cte = { NULL, 0 };
-
-	if (!sipmsg_header(sip->headers, "Content-Type", 'c', &ct)) {
-		invite_facts_mikey(f, NULL, 0, NULL, 0, NULL, 0);
-		return;
-	}
-	sipmsg_header(sip->headers, "Content-Transfer-Encoding", 0, &cte);
-	invite_facts_mikey(f, ct.ptr, ct.len, cte.ptr, cte.len, sip->body, sip->body_len);
+	f->req.request_uri = f->req.to;
+	f->req.mikey = POLICY_MIKEY;
+	f->req.n_im = 1;
+	f->im[0] = (struct policy_imessage){ NULL, NULL, NULL, NULL, NULL };
+	if (!body || krr_decode(body, len, &k, &e) < 0)
+		return true;
+	f->im[0].idrkmsi = strdup(k->uri[KRR_INITIATOR_KMS]);
+	f->im[0].idrkmsr = strdup(k->uri[KRR_RECEIVER_KMS]);
+	krr_free(k);
+	return f->im[0].idrkmsi && f->im[0].idrkmsr;
 }
 
 static void print_outcome(const struct policy_outcome *o, bool json)
@@ -233,6 +231,18 @@ static void print_outcome(const struct policy_outcome *o, bool json)
 	json_free(&j);
 }
 
+/* A request that needs no decision: what the daemon does with it, in the same shape. */
+static void print_no_decision(const struct policy_request *req, bool json)
+{
+	if (!json) {
+		printf("decision: forward (no I_MESSAGE in this %s: nothing to decide), SIP status 0\n",
+		    req->method ? req->method : "request");
+		return;
+	}
+	puts("{\"decision\":\"forward\",\"rule\":null,\"status\":0,\"target\":null,\"warning\":null,"
+	    "\"krr\":null,\"signature\":null,\"audit\":null}");
+}
+
 int sdtool_decide(int argc, char **argv)
 {
 	static const char usage[] = "usage: mcx-sdtool decide -c FILE [--time TIME] [--json] [SIPMSG]";
@@ -250,72 +260,57 @@ int sdtool_decide(int argc, char **argv)
 	}
 	const char *file = optind < argc ? argv[optind] : NULL;
 	uint8_t *buf;
-	size_t len, at;
-	struct sipmsg sip;
-	enum sipmsg_err serr;
+	size_t len;
+	char why[160];
+	struct sipread_msg *m = NULL;
 	struct world *w = NULL;
-	struct invite_facts *f = invite_facts_new();
+	struct request_facts *f = NULL;
 	struct policy_outcome o;
 
-	if (!f)
-		return SDTOOL_BAD_INPUT;
-	if ((rc = sdtool_read(file, &buf, &len)) != SDTOOL_OK) {
-		free(f);
+	if ((rc = sdtool_read(file, &buf, &len)) != SDTOOL_OK)
 		return rc;
-	}
-	if (sipmsg_parse((const char *)buf, len, &sip, &serr, &at) < 0) {
-		sdtool_err("%s: %s at offset %zu", file ? file : "stdin", sipmsg_strerror(serr), at);
+	/* The daemon's own reader: what it would refuse before deciding is refused here too. */
+	if ((rc = sipread_parse((const char *)buf, len, true, &m, why, sizeof(why))) < 0) {
+		if (rc == -ENOMEM)
+			sdtool_err("out of memory");
+		else
+			sdtool_err("%s: no decision, the daemon answers before deciding: %s", file ? file : "stdin", why);
 		free(buf);
-		free(f);
 		return SDTOOL_BAD_INPUT;
 	}
 	rc = SDTOOL_BAD_INPUT;
 	if ((w = load(path, true)) == NULL)
 		goto out;
-	header_uri(&sip, "From", 'f', 'f', f);
-	header_uri(&sip, "To", 't', 't', f);
-	struct strv cid;
-	if (sipmsg_header(sip.headers, "Call-ID", 'i', &cid))
-		invite_facts_set(f, 'i', cid.ptr, cid.len);
+	if ((f = sipread_facts(sipread_sip(m))) == NULL) {
+		sdtool_err("out of memory");
+		goto out;
+	}
 	struct policy_ctx ctx = world_policy_ctx(w);
 
-	if (sip.is_request) {
-		if (sip.start_line.len < 7 || strncmp(sip.start_line.ptr, "INVITE ", 7) != 0) {
-			sdtool_err("decide: only INVITE requests and 488 responses carry a decision");
+	if (sipread_is_request(m)) {
+		if (!policy_wants_decision(&f->req)) {
+			print_no_decision(&f->req, json);
+			rc = SDTOOL_OK;
 			goto out;
 		}
-		char ruri[INVITE_URI_MAX];
-		if (sipmsg_request_uri(&sip, ruri, sizeof(ruri)))
-			invite_facts_set(f, 'r', ruri, strlen(ruri));
-		mikey_facts(&sip, f);
-		if (policy_decide_invite(&ctx, &f->inv, now, &o) < 0) {
+		if (policy_decide_request(&ctx, &f->req, now, &o) < 0) {
 			sdtool_err("decide: no decision (out of memory or signing failed): 500");
 			goto out;
 		}
 	} else {
-		if (sipmsg_status(&sip) != 488) {
-			sdtool_err("decide: only INVITE requests and 488 responses carry a decision");
+		if (sipread_status(m) != 488) {
+			sdtool_err("decide: only requests and 488 responses carry a decision");
 			goto out;
 		}
-		/* The INVITE is not at hand: its target and KMSs as the KRR states them. */
-		struct krr *k = NULL;
-		struct krr_error e;
-		f->inv.request_uri = f->inv.to;
-		f->inv.mikey = POLICY_MIKEY;
-		if (krr_decode((const char *)sip.body, sip.body_len, &k, &e) == 0) {
-			snprintf(f->kmsi, INVITE_URI_MAX, "%s", k->uri[KRR_INITIATOR_KMS]);
-			snprintf(f->kmsr, INVITE_URI_MAX, "%s", k->uri[KRR_RECEIVER_KMS]);
-			f->inv.idrkmsi = f->kmsi;
-			f->inv.idrkmsr = f->kmsr;
-			krr_free(k);
+		size_t klen = 0;
+		const char *krr = sipread_krr_body(sipread_sip(m), &klen);
+		request_facts_body(f, NULL);	/* the 488's own body holds no I_MESSAGE to go by */
+		if (!facts_from_krr(f, krr, klen)) {
+			sdtool_err("out of memory");
+			goto out;
 		}
 		/* A 488 without a KRR body is an ordinary one. */
-		struct strv rct;
-		bool is_krr = sipmsg_header(sip.headers, "Content-Type", 'c', &rct) &&
-		    rct.len >= strlen(KRR_CONTENT_TYPE) &&
-		    strncasecmp(rct.ptr, KRR_CONTENT_TYPE, strlen(KRR_CONTENT_TYPE)) == 0;
-		if (policy_decide_krr(&ctx, &f->inv, is_krr ? (const char *)sip.body : NULL, sip.body_len,
-		    now, &o) < 0) {
+		if (policy_decide_krr(&ctx, &f->req, krr, klen, now, &o) < 0) {
 			sdtool_err("decide: no decision (out of memory or signing failed): 500");
 			goto out;
 		}
@@ -324,8 +319,9 @@ int sdtool_decide(int argc, char **argv)
 	policy_outcome_clear(&o);
 	rc = SDTOOL_OK;
 out:
+	request_facts_free(f);
 	world_unref(w);
+	sipread_free(m);
 	free(buf);
-	invite_facts_free(f);
 	return rc;
 }

@@ -13,7 +13,7 @@
 #include "json.h"
 #include "krr.h"
 #include "sdtool.h"
-#include "sipmsg.h"
+#include "sipread.h"
 #include "timeutil.h"
 
 static const char *name_of(const char *path)
@@ -32,27 +32,40 @@ static int report(const char *path, const struct krr_error *e)
 
 /*
  * Read a KRR from a file: the XML itself, or a whole SIP message (a 488)
- * whose body is the KRR.  *xml points into *buf (free that).
+ * whose body is the KRR, read as the daemon reads it.  *xml points into
+ * *buf (free that).
  */
 static int read_krr(const char *path, uint8_t **buf, const char **xml, size_t *len)
 {
-	struct sipmsg sip;
-	enum sipmsg_err serr;
-	size_t n, at;
+	struct sipread_msg *sip;
+	char why[160];
+	size_t n;
 	int rc;
 
 	if ((rc = sdtool_read(path, buf, &n)) != SDTOOL_OK)
 		return rc;
 	*xml = (const char *)*buf;
 	*len = n;
-	if (sipmsg_looks_like_sip(*xml, n)) {
-		if (sipmsg_parse(*xml, n, &sip, &serr, &at) < 0) {
-			sdtool_err("%s: %s at offset %zu", name_of(path), sipmsg_strerror(serr), at);
+	if (sipread_looks_like_sip(*xml, n)) {
+		if ((rc = sipread_parse(*xml, n, false, &sip, why, sizeof(why))) < 0) {
+			sdtool_err("%s: %s", name_of(path), rc == -ENOMEM ? "out of memory" : why);
 			free(*buf);
 			return SDTOOL_BAD_INPUT;
 		}
-		*xml = (const char *)sip.body;
-		*len = sip.body_len;
+		/* The body, whatever its type: the XML decoder judges it.  The parser kept its own copy. */
+		struct sipread_body sb;
+		uint8_t *body = NULL;
+		if (sipread_body(sipread_sip(sip), &sb) == 0 && (body = malloc(sb.body.len + 1)) != NULL)
+			memcpy(body, sb.body.data ? (const void *)sb.body.data : "", sb.body.len);
+		sipread_free(sip);
+		free(*buf);
+		if (!body) {
+			sdtool_err("out of memory");
+			return SDTOOL_BAD_INPUT;
+		}
+		*buf = body;
+		*xml = (const char *)body;
+		*len = sb.body.len;
 	}
 	return SDTOOL_OK;
 }

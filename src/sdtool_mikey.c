@@ -16,7 +16,7 @@
 #include "json.h"
 #include "mikey.h"
 #include "sdtool.h"
-#include "sipmsg.h"
+#include "sipread.h"
 #include "timeutil.h"
 #include "uid.h"
 
@@ -43,23 +43,29 @@ static bool printable(struct mikey_view v)
 	return true;
 }
 
-/* Identities hidden behind UIDs (roles 8, 9) and byte strings are binary. */
-static bool idr_is_text(uint8_t role, uint8_t id_type, struct mikey_view v)
+/*
+ * Identities hidden behind UIDs (roles 8, 9) and byte strings are binary;
+ * text is shown as clients read it, without trailing NUL octets (*text).
+ */
+static bool idr_is_text(const struct mikey_payload *p, struct mikey_view *text)
 {
-	return role != MIKEY_ROLE_IDRUIDI && role != MIKEY_ROLE_IDRUIDR &&
-	    id_type != MIKEY_ID_BYTES && printable(v);
+	return p->u.idr.role != MIKEY_ROLE_IDRUIDI && p->u.idr.role != MIKEY_ROLE_IDRUIDR &&
+	    p->u.idr.id_type != MIKEY_ID_BYTES && mikey_idr_form(p, text) == MIKEY_IDR_TEXT;
 }
 
 static void json_idr(struct json *j, const char *key, const struct mikey_msg *m,
     enum mikey_role role)
 {
 	const struct mikey_payload *p = mikey_idr(m, role);
+	struct mikey_view text;
 
 	json_key(j, key);
 	if (!p)
 		json_null(j);
 	else if (role == MIKEY_ROLE_IDRUIDI || role == MIKEY_ROLE_IDRUIDR)
 		json_hex(j, p->u.idr.data.ptr, p->u.idr.data.len);
+	else if (mikey_idr_form(p, &text) == MIKEY_IDR_TEXT)
+		json_strn(j, (const char *)text.ptr, text.len);
 	else	/* always a string; octets outside printable ASCII are \u00XX escaped */
 		json_strn(j, (const char *)p->u.idr.data.ptr, p->u.idr.data.len);
 }
@@ -84,6 +90,7 @@ static void json_ts_value(struct json *j, const struct mikey_payload *t)
 
 static void json_payload(struct json *j, const struct mikey_payload *p)
 {
+	struct mikey_view text;
 	char iso[TIME_ISO_LEN];
 
 	json_obj_begin(j);
@@ -109,8 +116,8 @@ static void json_payload(struct json *j, const struct mikey_payload *p)
 		json_kuint(j, "role_id", p->u.idr.role);
 		json_kstr(j, "id_type", mikey_id_type_name(p->u.idr.id_type));
 		json_kuint(j, "id_len", p->u.idr.data.len);
-		if (idr_is_text(p->u.idr.role, p->u.idr.id_type, p->u.idr.data))
-			json_kstrn(j, "value", (const char *)p->u.idr.data.ptr, p->u.idr.data.len);
+		if (idr_is_text(p, &text))
+			json_kstrn(j, "value", (const char *)text.ptr, text.len);
 		else
 			json_khex(j, "value_hex", p->u.idr.data.ptr, p->u.idr.data.len);
 		break;
@@ -254,8 +261,22 @@ static void print_value(const uint8_t *p, size_t n, bool text)
 		printf("%02x", p[i]);
 }
 
+/* A KMS URI as clients read it, else its octets in hex. */
+static void print_kms(const struct mikey_payload *p)
+{
+	struct mikey_view text;
+
+	if (!p)
+		fputs("(none)", stdout);
+	else if (mikey_idr_form(p, &text) == MIKEY_IDR_TEXT)
+		print_value(text.ptr, text.len, true);
+	else
+		print_value(p->u.idr.data.ptr, p->u.idr.data.len, false);
+}
+
 static void print_text(unsigned index, const struct found *f, const struct mikey_msg *m)
 {
+	struct mikey_view text;
 	char iso[TIME_ISO_LEN];
 
 	printf("I_MESSAGE %u: %zu octets from %s", index, m->whole.len, f->source);
@@ -279,8 +300,10 @@ static void print_text(unsigned index, const struct found *f, const struct mikey
 			break;
 		case MIKEY_PT_IDR:
 			printf("%-8s ", mikey_role_name(p->u.idr.role));
-			print_value(p->u.idr.data.ptr, p->u.idr.data.len,
-			    idr_is_text(p->u.idr.role, p->u.idr.id_type, p->u.idr.data));
+			if (idr_is_text(p, &text))
+				print_value(text.ptr, text.len, true);
+			else
+				print_value(p->u.idr.data.ptr, p->u.idr.data.len, false);
 			putchar('\n');
 			break;
 		case MIKEY_PT_ID:
@@ -313,11 +336,9 @@ static void print_text(unsigned index, const struct found *f, const struct mikey
 	const struct mikey_payload *ki = mikey_idr(m, MIKEY_ROLE_IDRKMSI);
 	const struct mikey_payload *kr = mikey_idr(m, MIKEY_ROLE_IDRKMSR);
 	printf("  initiator KMS (IDRkmsi): ");
-	ki ? print_value(ki->u.idr.data.ptr, ki->u.idr.data.len, printable(ki->u.idr.data))
-	   : (void)fputs("(none)", stdout);
+	print_kms(ki);
 	printf("\n  receiver KMS (IDRkmsr):  ");
-	kr ? print_value(kr->u.idr.data.ptr, kr->u.idr.data.len, printable(kr->u.idr.data))
-	   : (void)fputs("(none)", stdout);
+	print_kms(kr);
 	putchar('\n');
 }
 
@@ -339,7 +360,7 @@ static bool all_base64(const uint8_t *p, size_t n)
 
 static enum input_kind detect(const uint8_t *p, size_t n)
 {
-	if (sipmsg_looks_like_sip((const char *)p, n))
+	if (sipread_looks_like_sip((const char *)p, n))
 		return IN_SIP;
 	if (n >= 2 && p[0] == 'v' && p[1] == '=')
 		return IN_SDP;
@@ -348,19 +369,22 @@ static enum input_kind detect(const uint8_t *p, size_t n)
 	return IN_RAW;
 }
 
-static int from_body(const char *ct, size_t ct_len, const char *cte, size_t cte_len,
-    const uint8_t *body, size_t len, uint8_t *arena, struct found *out, size_t *n)
+/* The I_MESSAGEs of a body; their data live in res (clear it after use). */
+static int from_body(const struct extract_body *body, struct extract_result *res, struct found *out, size_t *n)
 {
-	struct extract_result res;
 	struct extract_error err;
+	int rc = extract_mikey(body, res, &err);
 
-	if (extract_mikey(ct, ct_len, cte, cte_len, body, len, arena, EXTRACT_ARENA_SIZE(len),
-	    &res, &err) < 0) {
-		sdtool_err("%s at body offset %zu", extract_strerror(err.code), err.offset);
+	if (rc == -ENOMEM) {
+		sdtool_err("out of memory");
 		return SDTOOL_BAD_INPUT;
 	}
-	for (size_t i = 0; i < res.n; i++) {
-		const struct extract_item *it = &res.item[i];
+	if (rc < 0) {
+		sdtool_err("cannot inspect the body: %s at body offset %zu", extract_strerror(err.code), err.offset);
+		return SDTOOL_BAD_INPUT;
+	}
+	for (size_t i = 0; i < res->n; i++) {
+		const struct extract_item *it = &res->item[i];
 		out[i] = (struct found){
 			.source = extract_source_name(it->source),
 			.media = it->source == EXTRACT_SDP_MEDIA ? (int)it->media : -1,
@@ -368,17 +392,21 @@ static int from_body(const char *ct, size_t ct_len, const char *cte, size_t cte_
 			.offset = it->offset, .data = it->data, .len = it->len,
 		};
 	}
-	*n = res.n;
+	*n = res->n;
 	return SDTOOL_OK;
 }
 
+/*
+ * The I_MESSAGEs of the input as kind says to read it; SIP messages with
+ * the daemon's own reader.  Their data live in in, arena, *sip or res.
+ */
 static int find_messages(enum input_kind kind, const uint8_t *in, size_t len, uint8_t *arena,
-    struct found *out, size_t *n)
+    struct sipread_msg **sip, struct extract_result *res, struct found *out, size_t *n)
 {
-	struct sipmsg sip;
-	enum sipmsg_err serr;
+	struct sipread_body sb;
+	char why[160];
 	size_t bad_at, dlen;
-	struct strv ct, cte = { NULL, 0 };
+	int rc;
 
 	*n = 0;
 	switch (kind) {
@@ -395,19 +423,22 @@ static int find_messages(enum input_kind kind, const uint8_t *in, size_t len, ui
 		*n = 1;
 		return SDTOOL_OK;
 	case IN_SDP:
-		return from_body("application/sdp", 15, NULL, 0, in, len, arena, out, n);
+		return from_body(&(struct extract_body){ .content_type = { "application/sdp", 15 }, .data = in, .len = len },
+		    res, out, n);
 	case IN_SIP:
-		if (sipmsg_parse((const char *)in, len, &sip, &serr, &bad_at) < 0) {
-			sdtool_err("%s at offset %zu", sipmsg_strerror(serr), bad_at);
+		if ((rc = sipread_parse((const char *)in, len, false, sip, why, sizeof(why))) < 0) {
+			sdtool_err("%s", rc == -ENOMEM ? "out of memory" : why);
 			return SDTOOL_BAD_INPUT;
 		}
-		if (!sipmsg_header(sip.headers, "Content-Type", 'c', &ct)) {
+		if (sipread_body(sipread_sip(*sip), &sb) < 0) {
+			sdtool_err("Content-Type or Content-Encoding header too long");
+			return SDTOOL_BAD_INPUT;
+		}
+		if (!sb.body.content_type.ptr && sb.body.len == 0) {
 			sdtool_err("SIP message without Content-Type: no body to search");
 			return SDTOOL_BAD_INPUT;
 		}
-		sipmsg_header(sip.headers, "Content-Transfer-Encoding", 0, &cte);
-		return from_body(ct.ptr, ct.len, cte.ptr, cte.len, sip.body, sip.body_len, arena,
-		    out, n);
+		return from_body(&sb.body, res, out, n);
 	case IN_AUTO:
 		break;
 	}
@@ -457,9 +488,11 @@ static int cmd_decode(int argc, char **argv)
 	uint8_t *in, *arena;
 	size_t len, n = 0;
 	struct found found[EXTRACT_MAX_ITEMS];
+	struct sipread_msg *sip = NULL;
+	struct extract_result res = { .n = 0 };
 	if ((rc = sdtool_read(optind < argc ? argv[optind] : NULL, &in, &len)) != SDTOOL_OK)
 		return rc;
-	if ((arena = malloc(EXTRACT_ARENA_SIZE(len))) == NULL) {
+	if ((arena = malloc(B64_DECODED_MAX(len) + 1)) == NULL) {
 		free(in);
 		sdtool_err("out of memory");
 		return SDTOOL_BAD_INPUT;
@@ -472,7 +505,7 @@ static int cmd_decode(int argc, char **argv)
 	}
 	if (kind == IN_AUTO)
 		kind = detect(in, len);
-	rc = find_messages(kind, in, len, arena, found, &n);
+	rc = find_messages(kind, in, len, arena, &sip, &res, found, &n);
 	if (rc == SDTOOL_OK && n == 0) {
 		sdtool_err("no MIKEY I_MESSAGE found in the %s input", input_names[kind]);
 		rc = SDTOOL_BAD_INPUT;
@@ -489,6 +522,8 @@ static int cmd_decode(int argc, char **argv)
 		}
 		json ? print_json(&found[i], &m) : print_text((unsigned)i + 1, &found[i], &m);
 	}
+	extract_result_clear(&res);
+	sipread_free(sip);
 	free(arena);
 	free(in);
 	return rc;

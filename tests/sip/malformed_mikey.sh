@@ -1,7 +1,8 @@
 # A malformed I_MESSAGE (policy.on_malformed_mikey = "reject"): the primary daemon answers alice
 # (sipp) 400 with a Warning header (399, its host, the fault and its offset: the warning that
-# `mcx-sdtool decide` gives for the same INVITE), and forwards nothing.  Three faults: a
-# truncated MIKEY message (valid base64), a MIKEY version that is not 1, text that is not base64.
+# `mcx-sdtool decide` gives for the same INVITE), and forwards nothing.  Two faults: a
+# truncated MIKEY message (valid base64), a MIKEY version that is not 1; and text that is not
+# base64, which leaves the body uninspectable (policy.on_uninspectable = "reject": also 400).
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -17,9 +18,10 @@ TRUNC=$(printf %s "$B64" | cut -c1-200)
 # the first octet (version) 1 -> 2: "AR..." -> "Ah..."
 BADVER=Ah${B64#AR}
 
-# malformed NAME I_MESSAGE-TEXT FAULT-ERE: one call; the Warning's text must be decide's and
-# match FAULT-ERE.
+# malformed NAME I_MESSAGE-TEXT FAULT-ERE [RULE WARNING-ERE]: one call; the Warning's text must be
+# decide's and match FAULT-ERE; the rule is malformed-mikey unless given.
 malformed() {
+	m_rule=${4:-malformed-mikey}
 	csv "$1" bob@partner.example "$2"
 	uac "$1" uac_final $L "$L:$P_PRI"
 	sipp_ok "$1" "alice: INVITE with a malformed I_MESSAGE, final error response, ACK"
@@ -29,16 +31,16 @@ malformed() {
 	like "$1: one Warning: 399 <host> \"text\"" "$m_w" '^399 [^ "]+ "[^"]*"$'
 	m_t=$(printf '%s' "$m_w" | sed 's/^399 [^ ]* "\(.*\)"$/\1/')
 	run "$SDTOOL" decide -c "$WORK/primary.conf" --json "$(sip_find "$1" sent '^INVITE ')"
-	is "$1: decide on alice's INVITE: reject, malformed-mikey, 400" "$(jqo '[.decision, .rule, .status]' "$WORK/out")" \
-		'["reject","malformed-mikey",400]'
+	is "$1: decide on alice's INVITE: reject, $m_rule, 400" "$(jqo '[.decision, .rule, .status]' "$WORK/out")" \
+		"[\"reject\",\"$m_rule\",400]"
 	is "$1: the Warning text is decide's warning" "$m_t" "$("$JQ" -r .warning "$WORK/out" | tr '"\\' "''")"
-	like "$1: the Warning names the I_MESSAGE, the fault and its offset" "$m_t" "I_MESSAGE.*$3.* at (body )?offset [0-9]+"
-	expect_decision primary primary.conf "$(call_id "$1")" "reject malformed-mikey 400 $BOB"
+	like "$1: the Warning names the fault and its offset" "$m_t" "${5:-I_MESSAGE.*}$3.* at (body )?offset [0-9]+"
+	expect_decision primary primary.conf "$(call_id "$1")" "reject $m_rule 400 $BOB"
 }
 
 malformed truncated "$TRUNC" truncated
 malformed version "$BADVER" version
-malformed notb64 'this-is-not-base64!!' base64
+malformed notb64 'this-is-not-base64!!' base64 uninspectable "cannot inspect the body: .*"
 
 uas_stop bob
 is "bob got nothing" "$(sip_count bob recv .)" 0

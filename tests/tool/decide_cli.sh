@@ -269,12 +269,28 @@ usage "decide with two messages" decide -c "$WORK/primary.conf" "$WORK/ok4.sip" 
 usage "decide with an unknown option" decide -c "$WORK/primary.conf" --bogus "$WORK/ok4.sip"
 usage "decide with a bad --time" decide -c "$WORK/primary.conf" --time 2026-11-29 "$WORK/ok4.sip"
 
-# messages decide takes no decision on: exit 1
+# Any method with an I_MESSAGE is decided like an INVITE: an OPTIONS carrying ok4's offer.
 sed "1s|^INVITE |OPTIONS |; s|^CSeq: 1 INVITE|CSeq: 1 OPTIONS|" "$WORK/ok4.sip" >"$WORK/options.sip"
+decide primary.conf options --json
+is "decide on an OPTIONS with an I_MESSAGE: exit 0, decided (method in the audit)" \
+	"$RC $(jqo '[.decision, .rule, .audit.method, .audit.in_dialog]')" '0 ["forward","4:acceptable","OPTIONS",false]'
+# A request without an I_MESSAGE (not an initial INVITE) needs none: forwarded, no audit record.
+printf 'BYE %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-2\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=a1\r\nTo: <%s>;tag=b2\r\nCall-ID: bye@test\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n' \
+	"$BOB" "$ALICE" "$BOB" >"$WORK/bye.sip"
+decide primary.conf bye --json
+is "decide on a BYE: exit 0, forward without a rule or audit record" \
+	"$RC $(jqo '[.decision, .rule, .audit]')" '0 ["forward",null,null]'
+# What the daemon answers before any decision, decide refuses the same way: exit 1.
+sed "s|^Max-Forwards: 70|Max-Forwards: 70\r\nMax-Forwards: 69|" "$WORK/ok4.sip" >"$WORK/twomf.sip"
+decide primary.conf twomf
+is "decide on an INVITE with two Max-Forwards: exit 1, the daemon's 400" \
+	"$RC $(grep -c 'the daemon answers before deciding: 400 Bad Max-Forwards Header' "$WORK/err")" "1 1"
+
+# messages decide takes no decision on: exit 1
 printf 'SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-1\r\nFrom: <%s>;tag=a1\r\nTo: <%s>;tag=b2\r\nCall-ID: ok200@test\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n' \
 	"$ALICE" "$BOB" >"$WORK/ok200.sip"
 printf 'hello\n' >"$WORK/junk.sip"
-for m in options ok200 junk; do
+for m in ok200 junk; do
 	decide primary.conf "$m"
 	if grep -q '^mcx-sdtool: ' "$WORK/err"; then m_e=yes; else m_e=no; fi
 	is "decide on $m.sip (no decision to make): exit 1, a message on stderr, nothing on stdout" \
@@ -403,9 +419,9 @@ is "I_MESSAGE cut after 60 octets: the warning names the fault" \
 	"$(jqo '.warning | test("^malformed MIKEY I_MESSAGE: .*truncated")')" true
 sdp_invite bad64 "a=key-mgmt:mikey $(printf '%.8s' "$B64")!!!!${B64#????????}"
 decide primary.conf bad64 --time "$TIME"
-expect "I_MESSAGE with bad base64" "$BOB" reject malformed-mikey 400 null null
+expect "I_MESSAGE with bad base64 (the body cannot be inspected)" "$BOB" reject uninspectable 400 null null
 is "I_MESSAGE with bad base64: the warning names the fault" \
-	"$(jqo '.warning | test("^malformed MIKEY I_MESSAGE: .*base64")')" true
+	"$(jqo '.warning | test("^cannot inspect the body: bad base64 at body offset [0-9]+$")')" true
 decide primary-flip.conf trunc --time "$TIME"
 expect "I_MESSAGE cut short, on_malformed_mikey forward" "$BOB" forward malformed-mikey 0 null null
 

@@ -362,12 +362,12 @@ is "second I_MESSAGE truncated: first printed, exit 1, error names message 2 and
     "$RC $(jqo '[.source,.length]') $(grep -c -F "mcx-sdtool: I_MESSAGE 2 (sdp-media, body offset $(size "$WORK/p")): " "$WORK/err") $(grep -c -F "[truncated] at offset $((LEN - 129))" "$WORK/err")" \
     "1 [\"sdp-session\",$LEN] 1 1"
 
-# More than 8 I_MESSAGEs in one body: the offset of the 9th.
-{ printf 'v=0\r\n'; for i in 1 2 3 4 5 6 7 8; do printf 'm=audio %d RTP/SAVP 0\r\na=key-mgmt:mikey %s\r\n' "$i" "$B64"; done
-  printf 'm=audio 9 RTP/SAVP 0\r\na=key-mgmt:mikey '; } >"$WORK/p"
-{ cat "$WORK/p"; printf '%s\r\n' "$B64"; } >"$WORK/nine.sdp"
-run "$SDTOOL" mikey decode --json "$WORK/nine.sdp"
-err_is "nine key-mgmt lines in an SDP" 1 "more than 8 MIKEY messages in one body at body offset $(size "$WORK/p")"
+# More than 16 I_MESSAGEs in one body: the offset of the 17th.
+{ printf 'v=0\r\n'; for i in $(seq 16); do printf 'm=audio %d RTP/SAVP 0\r\na=key-mgmt:mikey %s\r\n' "$i" "$B64"; done
+  printf 'm=audio 17 RTP/SAVP 0\r\na=key-mgmt:mikey '; } >"$WORK/p"
+{ cat "$WORK/p"; printf '%s\r\n' "$B64"; } >"$WORK/many.sdp"
+run "$SDTOOL" mikey decode --json "$WORK/many.sdp"
+err_is "seventeen key-mgmt lines in an SDP" 1 "more than 16 MIKEY messages in one body at body offset $(size "$WORK/p")"
 
 # Multipart errors.
 sed 's/;boundary="b0und4ry"//' "$WORK/multipart.sip" >"$WORK/noboundary.sip"
@@ -378,16 +378,16 @@ printf -- '--XX\r\nContent-Type: application/mikey\r\nContent-Transfer-Encoding:
 cat "$WORK/h2" "$WORK/p" >"$WORK/noclose.sip"
 run "$SDTOOL" mikey decode "$WORK/noclose.sip"
 err_is "multipart without its close delimiter: offset of the body's end" 1 \
-    "multipart body without its delimiters at body offset $(size "$WORK/p")"
+    "multipart body that cannot be split into parts at body offset $(size "$WORK/p")"
 printf -- '--XX\r\nContent-Type: application/mikey\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n' >"$WORK/p"
 { cat "$WORK/h2" "$WORK/p"; printf 'x\r\n--XX--\r\n'; } >"$WORK/qp.sip"
 run "$SDTOOL" mikey decode "$WORK/qp.sip"
 err_is "application/mikey in quoted-printable" 1 \
-    "unsupported Content-Transfer-Encoding for application/mikey at body offset $(size "$WORK/p")"
+    "Content-Transfer-Encoding that cannot be decoded at body offset $(size "$WORK/p")"
 printf 'INVITE sip:bob@x SIP/2.0\r\nContent-Type: application/sdp\r\nContent-Length: ' >"$WORK/p"
 { cat "$WORK/p"; printf '999\r\n\r\nv=0\r\n'; } >"$WORK/cl.sip"
 run "$SDTOOL" mikey decode "$WORK/cl.sip"
-err_is "Content-Length past the end: offset of its value" 1 "bad Content-Length at offset $(size "$WORK/p")"
+err_is "Content-Length past the end" 1 "Content-Length 999 runs past the end of the message"
 
 # Raw messages broken in known places.
 head -c $((LEN - 1)) "$WORK/m.raw" >"$WORK/trunc.raw"
@@ -409,7 +409,7 @@ err_is "MIKEY version 2" 1 "[bad-version] at offset 0"
 run "$SDTOOL" mikey decode --input raw "$WORK/m.base64"
 err_is "--input raw on base64 text" 1 "[bad-version] at offset 0"
 run "$SDTOOL" mikey decode --input sip "$WORK/m.sdp"
-err_is "--input sip on an SDP" 1 "not a SIP request or status line at offset 0"
+err_is "--input sip on an SDP" 1 "not a SIP request or status line"
 
 # Files.
 : >"$WORK/empty"

@@ -166,6 +166,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->lookup.n_entries, 0);
 	ck_assert_int_eq(c->policy.on_missing_mikey, CONF_FORWARD);
 	ck_assert_int_eq(c->policy.on_malformed_mikey, CONF_REJECT);
+	ck_assert_int_eq(c->policy.on_uninspectable, CONF_REJECT);
 	ck_assert_int_eq(c->policy.on_unknown_target, CONF_FORWARD);
 	ck_assert(!c->policy.verify_imessage);
 	ck_assert_uint_eq(c->policy.deny_initiator_kms.n, 0);
@@ -252,6 +253,7 @@ START_TEST(test_full)
 
 	ck_assert_int_eq(c->policy.on_missing_mikey, CONF_REJECT);
 	ck_assert_int_eq(c->policy.on_malformed_mikey, CONF_FORWARD);
+	ck_assert_int_eq(c->policy.on_uninspectable, CONF_FORWARD);
 	ck_assert_int_eq(c->policy.on_unknown_target, CONF_REJECT);
 	ck_assert(c->policy.verify_imessage);
 	ck_assert_uint_eq(c->policy.deny_initiator_kms.n, 1);

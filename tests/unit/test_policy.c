@@ -86,6 +86,7 @@ static void world(void)
 	conf.lookup.n_entries = sizeof(entries) / sizeof(entries[0]);
 	conf.policy.on_missing_mikey = CONF_FORWARD;
 	conf.policy.on_malformed_mikey = CONF_REJECT;
+	conf.policy.on_uninspectable = CONF_REJECT;
 	conf.policy.on_unknown_target = CONF_FORWARD;
 	conf.policy.deny_receiver_kms = (struct conf_strings){ deny_r, 1 };
 	conf.policy.deny_initiator_kms = (struct conf_strings){ deny_i, 1 };
@@ -108,13 +109,22 @@ static struct policy_ctx ctx(void)
 	return (struct policy_ctx){ .conf = &conf, .kms = registry, .lookup = lookup };
 }
 
-static struct policy_invite invite(const char *target, const char *i, const char *r)
+/* A request and room for its I_MESSAGEs' identities. */
+struct req {
+	struct policy_request r;
+	struct policy_imessage im[4];
+};
+
+/* An initial INVITE to target with one I_MESSAGE keyed i -> r. */
+static void invite(struct req *q, const char *target, const char *i, const char *r)
 {
-	return (struct policy_invite){
-		.request_uri = target, .from = "sip:alice@home.example", .to = target,
-		.call_id = "call-1@home.example", .mikey = POLICY_MIKEY,
-		.idri = "sip:alice@home.example", .idrr = target, .idrkmsi = i, .idrkmsr = r,
+	memset(q, 0, sizeof(*q));
+	q->r = (struct policy_request){
+		.method = "INVITE", .request_uri = target, .from = "sip:alice@home.example", .to = target,
+		.call_id = "call-1@home.example", .mikey = POLICY_MIKEY, .im = q->im, .n_im = 1,
 	};
+	q->im[0] = (struct policy_imessage){ .idri = "sip:alice@home.example", .idrr = target, .idrkmsi = i,
+		.idrkmsr = r };
 }
 
 /* "a,b" -> the list must be exactly a then b ("" for empty). */
@@ -173,12 +183,13 @@ static const struct invite_case invite_cases[] = {
 START_TEST(test_invite)
 {
 	const struct invite_case *tc = &invite_cases[_i];
-	struct policy_invite inv = invite(tc->target, tc->i, tc->r);
+	struct req inv;
+	invite(&inv, tc->target, tc->i, tc->r);
 	struct policy_ctx c = ctx();
 	struct policy_outcome o;
 
 	conf.server.role = tc->role;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_msg(o.decision == tc->decision, "%s: decision %s", tc->name, policy_decision_name(o.decision));
 	ck_assert_str_eq(o.rule, tc->rule);
 	ck_assert_int_eq(o.status, tc->status);
@@ -211,57 +222,173 @@ START_TEST(test_policy_switches)
 {
 	struct policy_ctx c = ctx();
 	struct policy_outcome o;
-	struct policy_invite inv = invite("sip:bob@partner.example", "kms.home.example", "kms.partner.example");
+	struct req inv;
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.partner.example");
 
 	/* No I_MESSAGE: forward, or 488 when configured to reject. */
-	inv.mikey = POLICY_NO_MIKEY;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	inv.r.mikey = POLICY_NO_MIKEY;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_FORWARD);
 	ck_assert_str_eq(o.rule, "missing-mikey");
 	policy_outcome_clear(&o);
 	conf.policy.on_missing_mikey = CONF_REJECT;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_REJECT);
 	ck_assert_int_eq(o.status, 488);
 	policy_outcome_clear(&o);
 	conf.policy.on_missing_mikey = CONF_FORWARD;
 
 	/* Malformed: 400 with a Warning naming the fault, or forwarded. */
-	inv.mikey = POLICY_MALFORMED_MIKEY;
-	inv.malformed = "truncated at offset 41";
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	inv.r.mikey = POLICY_MALFORMED_MIKEY;
+	inv.r.fault = "truncated at offset 41";
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_REJECT);
 	ck_assert_int_eq(o.status, 400);
 	ck_assert_str_eq(o.warning, "malformed MIKEY I_MESSAGE: truncated at offset 41");
 	policy_outcome_clear(&o);
 	conf.policy.on_malformed_mikey = CONF_FORWARD;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_FORWARD);
 	policy_outcome_clear(&o);
 	conf.policy.on_malformed_mikey = CONF_REJECT;
 
 	/* Unknown target rejected with 404 when configured so. */
-	inv = invite("sip:bob@elsewhere.example", "kms.home.example", "kms.partner.example");
+	invite(&inv, "sip:bob@elsewhere.example", "kms.home.example", "kms.partner.example");
 	conf.policy.on_unknown_target = CONF_REJECT;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_REJECT);
 	ck_assert_int_eq(o.status, 404);
 	policy_outcome_clear(&o);
 	conf.policy.on_unknown_target = CONF_FORWARD;
 
 	/* Identities hidden: the target comes from the Request-URI. */
-	inv = invite("sip:dave@partner.example", "kms.home.example", "kms.partner.example");
-	inv.idrr = NULL;
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	invite(&inv, "sip:dave@partner.example", "kms.home.example", "kms.partner.example");
+	inv.im[0].idrr = NULL;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_str_eq(o.target, "sip:dave@partner.example");
 	ck_assert_int_eq(o.decision, POLICY_KRR);
 	policy_outcome_clear(&o);
 
 	/* Carol's fourth domain takes the pair: the unusable ones before it do not get in the way. */
-	inv = invite("sip:carol@partner.example", "kms.home.example", "kms.partner2.example");
-	ck_assert_int_eq(policy_decide_invite(&c, &inv, at(NOW_ISO), &o), 0);
+	invite(&inv, "sip:carol@partner.example", "kms.home.example", "kms.partner2.example");
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_FORWARD);
 	policy_outcome_clear(&o);
+}
+END_TEST
+
+/* Every I_MESSAGE of a request counts: one unacceptable among acceptable ones, or two that disagree, stop it. */
+START_TEST(test_several_imessages)
+{
+	struct policy_ctx c = ctx();
+	struct policy_outcome o;
+	struct req inv;
+
+	conf.server.role = CONF_PRIMARY;
+	/* Three that agree (media-level copies of one): decided as one. */
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.partner.example");
+	inv.im[1] = inv.im[2] = inv.im[0];
+	inv.r.n_im = 3;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_FORWARD);
+	ck_assert_str_eq(o.rule, "4:acceptable");
+	ck_assert_ptr_nonnull(strstr(o.audit, "\"imessages\":3"));
+	policy_outcome_clear(&o);
+
+	/* An acceptable one first, then one for a rogue receiver KMS: the KRR is about the second. */
+	inv.im[1].idrkmsr = "kms.wrong.example";
+	inv.r.n_im = 2;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_KRR);
+	ck_assert_str_eq(o.rule, "1a:receiver-kms");
+	ck_assert_str_eq(o.krr->uri[KRR_RECEIVER_KMS], "kms.wrong.example");
+	ck_assert_ptr_nonnull(strstr(o.audit, "\"idrkmsr\":\"kms.wrong.example\""));
+	policy_outcome_clear(&o);
+
+	/* Both acceptable but naming another initiator: refused all the same. */
+	inv.im[1] = inv.im[0];
+	inv.im[1].idri = "sip:eve@home.example";
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_REJECT);
+	ck_assert_str_eq(o.rule, "mikey-disagree");
+	ck_assert_int_eq(o.status, 488);
+	ck_assert_str_eq(o.warning, "I_MESSAGE 2 names other identities or KMSs than I_MESSAGE 1");
+	policy_outcome_clear(&o);
+
+	/* One without its KMS URIs makes the request malformed. */
+	inv.im[1].idrkmsi = NULL;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_str_eq(o.rule, "malformed-mikey");
+	ck_assert_int_eq(o.status, 400);
+	policy_outcome_clear(&o);
+}
+END_TEST
+
+/* A body that cannot be read: 415 (a coding) or 400, or forwarded when the operator says so. */
+START_TEST(test_uninspectable)
+{
+	struct policy_ctx c = ctx();
+	struct policy_outcome o;
+	struct req inv;
+
+	conf.policy.on_uninspectable = CONF_REJECT;
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.partner.example");
+	inv.r.mikey = POLICY_UNINSPECTABLE;
+	inv.r.n_im = 0;
+	inv.r.fault = "Content-Encoding that cannot be decoded at body offset 0";
+	inv.r.fault_is_coding = true;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_REJECT);
+	ck_assert_str_eq(o.rule, "uninspectable");
+	ck_assert_int_eq(o.status, 415);
+	ck_assert(o.accept_identity);
+	ck_assert_str_eq(o.warning, "cannot inspect the body: Content-Encoding that cannot be decoded at body offset 0");
+	policy_outcome_clear(&o);
+	inv.r.fault_is_coding = false;
+	inv.r.fault = "multipart body without a valid boundary parameter at body offset 0";
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.status, 400);
+	ck_assert(!o.accept_identity);
+	policy_outcome_clear(&o);
+	conf.policy.on_uninspectable = CONF_FORWARD;
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_FORWARD);
+	ck_assert_str_eq(o.rule, "uninspectable");
+	policy_outcome_clear(&o);
+	conf.policy.on_uninspectable = CONF_REJECT;
+}
+END_TEST
+
+/* Any method, inside a dialog too: decided the same way, and the audit says which. */
+START_TEST(test_methods_and_dialogs)
+{
+	struct policy_ctx c = ctx();
+	struct policy_outcome o;
+	struct req inv;
+
+	conf.server.role = CONF_PRIMARY;
+	invite(&inv, "sip:bob@127.0.0.1:5080", "kms.home.example", "kms.wrong.example");
+	inv.im[0].idrr = "sip:bob@partner.example";	/* the target is IDRr, not the Contact in the R-URI */
+	inv.r.method = "UPDATE";
+	inv.r.in_dialog = true;
+	ck_assert(policy_wants_decision(&inv.r));
+	ck_assert_int_eq(policy_decide_request(&c, &inv.r, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(o.decision, POLICY_KRR);
+	ck_assert_str_eq(o.target, "sip:bob@partner.example");
+	ck_assert_ptr_nonnull(strstr(o.audit, "\"method\":\"UPDATE\",\"in_dialog\":true"));
+	policy_outcome_clear(&o);
+
+	/* Without an I_MESSAGE only an initial INVITE needs a decision. */
+	inv.r.mikey = POLICY_NO_MIKEY;
+	ck_assert(!policy_wants_decision(&inv.r));
+	inv.r.method = "INVITE";
+	ck_assert(!policy_wants_decision(&inv.r));
+	inv.r.in_dialog = false;
+	ck_assert(policy_wants_decision(&inv.r));
+	inv.r.method = "MESSAGE";
+	ck_assert(!policy_wants_decision(&inv.r));
+	inv.r.mikey = POLICY_UNINSPECTABLE;
+	ck_assert(policy_wants_decision(&inv.r));
 }
 END_TEST
 
@@ -297,19 +424,20 @@ START_TEST(test_verify_imessage)
 	struct mikey_msg m;
 	ck_assert_int_eq(b64_decode(text, tlen, b, &blen, NULL), 0);
 	ck_assert_int_eq(mikey_decode(b, blen, &m, NULL), 0);
-	struct policy_invite inv = {
-		.request_uri = "sip:bob@streamwide.com", .from = "sip:alice@streamwide.com",
-		.call_id = "vendor", .mikey = POLICY_MIKEY, .idrkmsi = "kms.mydev.streamwide.com",
-		.idrkmsr = "kms.mydev.streamwide.com", .msg = &m,
-	};
+	struct req inv;
+	invite(&inv, "sip:bob@streamwide.com", "kms.mydev.streamwide.com", "kms.mydev.streamwide.com");
+	inv.r.from = "sip:alice@streamwide.com";
+	inv.r.call_id = "vendor";
+	inv.im[0] = (struct policy_imessage){ .idri = "sip:alice@streamwide.com", .idrkmsi = "kms.mydev.streamwide.com",
+		.idrkmsr = "kms.mydev.streamwide.com", .msg = &m };
 	struct policy_outcome o;
-	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&pc, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_str_eq(o.rule, "4:acceptable");
 	policy_outcome_clear(&o);
 
 	/* One octet of RAND changed: the signature no longer holds, 403. */
 	b[25] ^= 1;
-	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	ck_assert_int_eq(policy_decide_request(&pc, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_REJECT);
 	ck_assert_int_eq(o.status, 403);
 	ck_assert_str_eq(o.rule, "imessage-signature");
@@ -317,8 +445,8 @@ START_TEST(test_verify_imessage)
 	policy_outcome_clear(&o);
 
 	/* An IDRkmsi whose KPAK is unknown cannot be vouched for. */
-	inv.idrkmsi = "kms.elsewhere.example";
-	ck_assert_int_eq(policy_decide_invite(&pc, &inv, at(NOW_ISO), &o), 0);
+	inv.im[0].idrkmsi = "kms.elsewhere.example";
+	ck_assert_int_eq(policy_decide_request(&pc, &inv.r, at(NOW_ISO), &o), 0);
 	ck_assert_int_eq(o.status, 403);
 	ck_assert_ptr_nonnull(strstr(o.warning, "no KmsCertificate"));
 	policy_outcome_clear(&o);
@@ -413,14 +541,15 @@ static char *downstream_krr(const char *ai, const char *ar, bool sign, size_t *l
 START_TEST(test_krr_pass)
 {
 	struct policy_ctx c = ctx();
-	struct policy_invite inv = invite("sip:bob@partner.example", "kms.home.example", "kms.partner.example");
+	struct req inv;
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.partner.example");
 	struct policy_outcome o;
 	size_t len;
 	char *xml = downstream_krr("kms.home.example", "kms.partner.example", true, &len);
 
 	c.verifier = verifier;
 	conf.server.role = CONF_PARTNER;
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, xml, len, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_PASS);
 	ck_assert_str_eq(o.rule, "3b:pass");
 	ck_assert_int_eq(o.status, 488);
@@ -440,7 +569,8 @@ END_TEST
 START_TEST(test_krr_replace)
 {
 	struct policy_ctx c = ctx();
-	struct policy_invite inv = invite("sip:bob@partner.example", "kms.home.example", "kms.partner.example");
+	struct req inv;
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.partner.example");
 	struct policy_outcome o;
 	size_t len;
 	/* The client offers a rogue KMS and a revoked one: both go, the rest stays. */
@@ -450,7 +580,7 @@ START_TEST(test_krr_replace)
 	c.verifier = verifier;
 	c.signer = signer;
 	conf.server.role = CONF_PRIMARY;
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, xml, len, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_REPLACE);
 	ck_assert_str_eq(o.rule, "2b/3c:replace");
 	ck_assert_ptr_nonnull(o.krr);
@@ -478,7 +608,8 @@ END_TEST
 START_TEST(test_krr_discard)
 {
 	struct policy_ctx c = ctx();
-	struct policy_invite inv = invite("sip:bob@partner.example", "kms.home.example", "kms.wrong.example");
+	struct req inv;
+	invite(&inv, "sip:bob@partner.example", "kms.home.example", "kms.wrong.example");
 	struct policy_outcome o;
 	size_t len;
 	char *xml = downstream_krr("kms.home.example", "kms.partner.example", false, &len);
@@ -487,14 +618,14 @@ START_TEST(test_krr_discard)
 	conf.server.role = CONF_PARTNER;
 	/* Unsigned but signatures not required: judged on its content. */
 	conf.krr.require_signed = false;
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, xml, len, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_PASS);
 	ck_assert_str_eq(o.signature, "unsigned");
 	policy_outcome_clear(&o);
 
 	/* Required: discarded, and our own KRR from our own lookup goes instead. */
 	conf.krr.require_signed = true;
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, xml, len, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_DISCARD);
 	ck_assert_str_eq(o.rule, "discard:unverified-own-krr");
 	ck_assert_int_eq(o.status, 488);
@@ -503,21 +634,21 @@ START_TEST(test_krr_discard)
 	policy_outcome_clear(&o);
 
 	/* A 488 without a KRR body is not ours to judge. */
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, NULL, 0, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, NULL, 0, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_PASS);
 	ck_assert_str_eq(o.rule, "plain-488");
 	policy_outcome_clear(&o);
 
 	/* Without a lookup entry of our own: a plain 488. */
-	inv = invite("sip:bob@elsewhere.example", "kms.home.example", "kms.wrong.example");
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, xml, len, NOW_REAL, &o), 0);
+	invite(&inv, "sip:bob@elsewhere.example", "kms.home.example", "kms.wrong.example");
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_DISCARD);
 	ck_assert_str_eq(o.rule, "discard:unverified-plain-488");
 	ck_assert_ptr_null(o.krr);
 	policy_outcome_clear(&o);
 
 	/* Not even a KRR. */
-	ck_assert_int_eq(policy_decide_krr(&c, &inv, "<x/>", 4, NOW_REAL, &o), 0);
+	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, "<x/>", 4, NOW_REAL, &o), 0);
 	ck_assert_int_eq(o.decision, POLICY_DISCARD);
 	ck_assert_str_eq(o.signature, "malformed");
 	policy_outcome_clear(&o);
@@ -534,6 +665,9 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, world, world_end);
 	tcase_add_loop_test(tc, test_invite, 0, sizeof(invite_cases) / sizeof(invite_cases[0]));
 	tcase_add_test(tc, test_policy_switches);
+	tcase_add_test(tc, test_several_imessages);
+	tcase_add_test(tc, test_uninspectable);
+	tcase_add_test(tc, test_methods_and_dialogs);
 	tcase_add_test(tc, test_verify_imessage);
 	suite_add_tcase(s, tc);
 
