@@ -183,6 +183,19 @@ verify "vendor PCK" "$WORK/vendor.raw" 40000,2269 0x16992638 "$VKMS" "$VKMS"
 eq "vendor PCK: tshark sees the GEN EXT type 7 (3GPP key parameters)" "$ts_ext" 7
 eq "vendor PCK: tshark sees the SP payload (protocol SRTP, 0)" "$ts_sp" 0
 
+# --- 3b. a real client's I_MESSAGE with NUL-terminated KMS URIs (Streamwide SmartMS) ---
+# IDRkmsi and IDRkmsr hold "streamwide.com" and a NUL octet; IDRi and IDRr 32-octet UIDs.
+base64 -d "$DATA/smartms-pck.b64" >"$WORK/smartms.raw"
+dissect "$WORK/smartms.raw" 40000,2269
+eq "SmartMS: tshark dissects a MIKEY SAKKE I_MESSAGE, nothing malformed" "$ts_type|$ts_malformed" "26|"
+eq "SmartMS: the KMS octets end in a NUL" "$(printf %s "$ts_hex" | awk -F';' '{ print $(NF-1) ";" $NF }')" \
+	"$(hexof streamwide.com)00;$(hexof streamwide.com)00"
+eq "SmartMS: tshark shows IDRkmsi and IDRkmsr as streamwide.com" \
+	"$(printf %s "$ts_text" | awk -F';' '{ print $(NF-1) ";" $NF }')" "streamwide.com;streamwide.com"
+run "$SDTOOL" mikey decode --json "$WORK/smartms.raw"
+eq "SmartMS: our decoder reads the KMS URIs as tshark does (the NUL is no part of them)" \
+	"$RC $("$JQ" -r '[.idrkmsi, .idrkmsr] | join(";")' "$WORK/out" 2>/dev/null)" "0 streamwide.com;streamwide.com"
+
 # --- 4. negative control: the oracle can fail ------------------------------------
 n=$(wc -c <"$WORK/typical.raw")
 dd if="$WORK/typical.raw" of="$WORK/trunc.raw" bs=$((n - 10)) count=1 2>/dev/null
