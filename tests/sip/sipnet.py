@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""SIP over UDP on loopback for the tests, where sipp is not the point.
+
+    sipnet.py sink PORT LOG
+        Records each request received ("METHOD CALL-ID", one line, flushed) and
+        answers it: 486 to INVITE, nothing to ACK, 200 to anything else.
+    sipnet.py send PORT FILE [SECONDS]
+        Sends the message in FILE to 127.0.0.1:PORT from an ephemeral port and
+        prints each response that comes back as "T STATUS-LINE" (T: seconds
+        since sending), until a final response or SECONDS (default 2).
+"""
+import re
+import socket
+import sys
+import time
+
+
+def header(text, name, compact):
+    m = re.search(r"^(?:%s|%s)[ \t]*:[ \t]*(.*?)\r?$" % (name, compact), text, re.M | re.I)
+    return m.group(1) if m else "-"
+
+
+def sink(port, log):
+    out = open(log, "a")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    while True:
+        data, peer = s.recvfrom(65535)
+        text = data.decode("latin-1")
+        first = text.split("\r\n", 1)[0]
+        if first.startswith("SIP/2.0"):
+            continue
+        method = first.split(" ", 1)[0]
+        out.write("%s %s\n" % (method, header(text, "Call-ID", "i")))
+        out.flush()
+        if method == "ACK":
+            continue
+        heads = text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+        keep = [h for h in heads if re.match(r"^(Via|v|From|f|To|t|Call-ID|i|CSeq)[ \t]*:", h, re.I)]
+        status = "486 Busy Here" if method == "INVITE" else "200 OK"
+        resp = "SIP/2.0 %s\r\n%s\r\nContent-Length: 0\r\n\r\n" % (status, "\r\n".join(keep))
+        s.sendto(resp.encode("latin-1"), peer)
+
+
+def send(port, path, wait):
+    data = open(path, "rb").read()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    t0 = time.time()
+    s.sendto(data, ("127.0.0.1", port))
+    end = t0 + wait
+    while True:
+        left = end - time.time()
+        if left <= 0:
+            break
+        s.settimeout(left)
+        try:
+            resp, _ = s.recvfrom(65535)
+        except (socket.timeout, ConnectionRefusedError):
+            break
+        first = resp.decode("latin-1").split("\r\n", 1)[0]
+        print("%.2f %s" % (time.time() - t0, first), flush=True)
+        if re.match(r"SIP/2\.0 [2-6]\d\d ", first):
+            break
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "sink":
+        sink(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "send":
+        send(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 2.0)
+    else:
+        sys.exit(__doc__)
