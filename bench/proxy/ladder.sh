@@ -26,8 +26,10 @@ set -u
 usage() {
 	cat <<EOF
 usage: $0 [options]
-  --targets LIST      comma-separated: direct,kamailio,sdproxy (default: all three;
-                      sdproxy is skipped with a note when the daemon is not built)
+  --targets LIST      comma-separated: direct,kamailio,sdproxy,sdproxy-before (default:
+                      the first three; sdproxy is skipped with a note when the daemon
+                      is not built; sdproxy-before is --sdproxyd-before, an older build
+                      to compare with in the same run)
   --steps "R1 R2 ..." call rates to climb, calls/s (default: "$DEF_STEPS")
   --step-seconds S    calls per step = S * rate (default 10)
   --hold MS           call hold time between ACK and BYE (default 1000)
@@ -40,6 +42,8 @@ usage: $0 [options]
   --sipp-buff BYTES   SIPp socket buffers (default 1048576)
   --audit             mcx-sdproxyd writes log.audit to the work dir
   --sdproxyd PATH     daemon binary (default: \$SDPROXYD or src/mcx-sdproxyd)
+  --sdproxyd-before PATH  an older daemon binary, the target sdproxy-before
+                      (default: \$SDPROXYD_BEFORE)
   --sdtool PATH       mcx-sdtool (default: \$SDTOOL or src/mcx-sdtool)
   --kamailio-cfg F    baseline cfg (default: kamailio-baseline.cfg beside this script)
   --workdir DIR       where every step's files go (default: a new /tmp/mcx-ladder.XXXXXX)
@@ -65,6 +69,7 @@ BASE_PORT=27160
 SIPP_BUFF=1048576
 AUDIT=no
 SDPROXYD=${SDPROXYD:-$TOP_DIR/src/mcx-sdproxyd}
+SDPROXYD_BEFORE=${SDPROXYD_BEFORE:-}
 SDTOOL=${SDTOOL:-$TOP_DIR/src/mcx-sdtool}
 KAM_CFG=$(cd "$(dirname "$0")" && pwd)/kamailio-baseline.cfg
 WORK=
@@ -86,6 +91,7 @@ while [ $# -gt 0 ]; do
 	--sipp-buff) SIPP_BUFF=$2; shift ;;
 	--audit) AUDIT=yes ;;
 	--sdproxyd) SDPROXYD=$2; shift ;;
+	--sdproxyd-before) SDPROXYD_BEFORE=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
 	--kamailio-cfg) KAM_CFG=$2; shift ;;
 	--workdir) WORK=$2; shift ;;
@@ -155,12 +161,14 @@ start_target() {	# NAME
 		wait_udp_port $PROXY_PORT $TARGET_PID 20 || { log "kamailio did not start (see $dir/kamailio.log)"; return 1; }
 		sleep 1
 		;;
-	sdproxy)
-		[ -x "$SDPROXYD" ] || { log "mcx-sdproxyd not built ($SDPROXYD): target skipped"; return 1; }
+	sdproxy | sdproxy-before)
+		local bin=$SDPROXYD
+		[ "$name" = sdproxy ] || bin=$SDPROXYD_BEFORE
+		[ -n "$bin" ] && [ -x "$bin" ] || { log "$name: no daemon binary (${bin:-none}): target skipped"; return 1; }
 		make_sdproxy_conf "$dir" $PROXY_PORT $UAS_PORT $AUDIT
-		"$SDPROXYD" -t -c "$dir/sdproxy.conf" >"$dir/check.log" 2>&1 ||
-		    { log "mcx-sdproxyd -t refuses $dir/sdproxy.conf: $(cat "$dir/check.log")"; return 1; }
-		start_bg "$dir/sdproxyd.log" "$SDPROXYD" -f -c "$dir/sdproxy.conf"
+		"$bin" -t -c "$dir/sdproxy.conf" >"$dir/check.log" 2>&1 ||
+		    { log "$bin -t refuses $dir/sdproxy.conf: $(cat "$dir/check.log")"; return 1; }
+		start_bg "$dir/sdproxyd.log" "$bin" -f -c "$dir/sdproxy.conf"
 		TARGET_PID=$BG_PID
 		DEST_PORT=$PROXY_PORT
 		wait_udp_port $PROXY_PORT $TARGET_PID 20 || { log "mcx-sdproxyd did not start (see $dir/sdproxyd.log)"; return 1; }
@@ -424,7 +432,7 @@ log "work dir $WORK; targets $TARGETS; steps: $STEPS; ${STEP_S}s per step; hold 
 : >"$WORK/ladders.jsonl"
 IFS=, read -r -a TLIST <<<"$TARGETS"
 for target in "${TLIST[@]}"; do
-	case $target in direct | kamailio | sdproxy) ;; *) die "unknown target $target" ;; esac
+	case $target in direct | kamailio | sdproxy | sdproxy-before) ;; *) die "unknown target $target" ;; esac
 	log "=== $target"
 	if ! start_target $target; then
 		jq -cn --arg t $target '{target: $t, skipped: true}' >>"$WORK/ladders.jsonl"
@@ -475,14 +483,21 @@ jq -n --slurpfile steps "$STEPS_JSONL" --slurpfile ladders "$WORK/ladders.jsonl"
       steps: $s}
      end ]}' >"$RESULTS"
 
-printf '\n%-9s %9s %8s %10s %10s %9s %9s %9s %9s %9s\n' target max_cps confirm cpu@lat cpu@max setup_p50 setup_p90 setup_p99 bye_p50 bye_p99
+printf '\n%-14s %9s %8s %10s %10s %9s %9s %9s %9s %9s\n' target max_cps confirm cpu@lat cpu@max setup_p50 setup_p90 setup_p99 bye_p50 bye_p99
 jq -r --argjson lat_rate $LAT_RATE '.targets[] | if .skipped then [.target, "skipped"] else
     [.target, (.max_rate | tostring), "\(.confirm_pass)/\(.confirm_runs)",
      (.cpu_us_per_call_at_latency_rate // "-" | tostring), (.cpu_us_per_call_at_max // "-" | tostring),
      (.latency_us.setup_p50 // "-" | tostring), (.latency_us.setup_p90 // "-" | tostring),
      (.latency_us.setup_p99 // "-" | tostring), (.latency_us.bye_p50 // "-" | tostring),
      (.latency_us.bye_p99 // "-" | tostring)] end | @tsv' "$RESULTS" |
-    awk -F'\t' '{ printf "%-9s %9s %8s %10s %10s %9s %9s %9s %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+    awk -F'\t' '{ printf "%-14s %9s %8s %10s %10s %9s %9s %9s %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+# The same daemon before and after a change, in this run: ratios.
+jq -r '[.targets[] | select(.skipped | not)] as $t
+    | ($t | map(select(.target == "sdproxy")) | first) as $a
+    | ($t | map(select(.target == "sdproxy-before")) | first) as $b
+    | if $a and $b then
+        "sdproxy / sdproxy-before: max rate \(($a.max_rate / $b.max_rate * 100 | round) / 100)x, CPU per call at the latency rate \(if $a.cpu_us_per_call_at_latency_rate and $b.cpu_us_per_call_at_latency_rate then (($a.cpu_us_per_call_at_latency_rate / $b.cpu_us_per_call_at_latency_rate * 100 | round) / 100 | tostring) + "x" else "-" end), set-up p50 \(if $a.latency_us.setup_p50 and $b.latency_us.setup_p50 then (($a.latency_us.setup_p50 / $b.latency_us.setup_p50 * 100 | round) / 100 | tostring) + "x" else "-" end)"
+      else empty end' "$RESULTS"
 echo
 echo "max_cps: highest step with 0 failed calls and < 1 retransmission per 100 calls (a failing step retried once);"
 echo "confirm: passes of the repeats at max_cps; cpu@lat / cpu@max: proxy utime+stime per call (us) at $LAT_RATE/s and at max_cps;"

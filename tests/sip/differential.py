@@ -418,6 +418,7 @@ def main():
     ap.add_argument("--seed", type=int, default=4475)
     ap.add_argument("--max", type=int, default=0)
     ap.add_argument("--wait", type=float, default=10.0)
+    ap.add_argument("--dump", help="write each variant to a file in this folder (a fuzzing corpus) and stop")
     a = ap.parse_args()
     rng = random.Random(a.seed)
 
@@ -429,6 +430,11 @@ def main():
         "z": nul_terminated(build(a.sdtool, ALICE, BOB, HOME, WRONG + "X"), WRONG + "X"),
     }
     items = variants(keys, a.sink_port, rng, a.max)
+    if a.dump:
+        for cid, _, _, msg in items:
+            with open(os.path.join(a.dump, cid), "wb") as f:
+                f.write(msg)
+        return 0
 
     # Ground truth, reader 1: the reference reader finds octets, tshark's MIKEY dissector reads them.
     found = {}
