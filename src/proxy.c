@@ -507,9 +507,10 @@ static int resolve_next_hop(struct txn *t, const url_t *u, const char *host)
 
 	if (rc >= 0)
 		return rc;
-	int status = rc == -ENOMEM ? 500 : rc == -EINVAL ? 416 : 503;
-	const char *why = rc == -ENOMEM ? "out of memory" : rc == -EINVAL ? "not a DNS name or no such transport"
-									   : "no such host";
+	int status = rc == -ENOMEM ? 500 : rc == -EINVAL ? 400 : 503;
+	const char *why = rc == -ENOMEM ? "out of memory" : rc == -EINVAL ? "not a DNS name"
+			: rc == -EPROTONOSUPPORT ? "no such transport here"
+			: rc == -EIO ? "the DNS resolver is not running" : "no such host";
 	char warning[256];
 	log_warn("call %s: next hop %s: %s: %d", t->call_id, host, why, status);
 	snprintf(warning, sizeof(warning), "399 %s \"next hop %s: %s\"", t->p->me[0].host,

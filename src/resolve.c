@@ -558,8 +558,10 @@ int resolve_sip(struct resolver *r, const char *host, unsigned port, const char 
 
 	if (!dns_name(host) || port > 65535)
 		return -EINVAL;
+	if (!r->channel_ok)
+		return -EIO;	/* c-ares did not restart after a reload */
 	if (transport && strcasecmp(transport, "udp") != 0 && strcasecmp(transport, "tcp") != 0)
-		return -EINVAL;
+		return -EPROTONOSUPPORT;
 	snprintf(key, sizeof(key), "%s|%s|%u|%s", sips ? "sips" : "sip", host, port, transport ? transport : "");
 	for (char *p = key; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);

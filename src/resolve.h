@@ -57,7 +57,9 @@ void resolver_free(struct resolver *r);
  * when none).  Returns 1 with *now filled when the answer is known (the
  * cache), 0 with *pending (cb will be called, or resolve_cancel), -ENOENT
  * when the name is known not to exist (for a few seconds), -EINVAL for a
- * host that is no DNS name or a transport we do not have, -ENOMEM.
+ * host that is no DNS name, -EPROTONOSUPPORT for a transport we do not
+ * have, -EIO when the
+ * resolver is not running (c-ares failed to restart), -ENOMEM.
  */
 int resolve_sip(struct resolver *r, const char *host, unsigned port, const char *transport, bool sips,
     resolve_fn *cb, void *arg, struct resolve_result *now, struct resolve_query **pending);
