@@ -26,6 +26,7 @@
 
 #define MAX_SOCKETS	16	/* c-ares uses one or two per DNS server */
 #define MAX_SRV		4	/* SRV names tried per resolution */
+#define MAX_RECORDS	32	/* NAPTR or SRV records of one answer that are sorted (the rest ignored) */
 #define MAX_HOSTS	RESOLVE_MAX_TARGETS
 #define CACHE_BUCKETS	1024
 #define ARES_TIMEOUT_MS	1000	/* the first try of each server; c-ares doubles it on the next */
@@ -363,7 +364,7 @@ static int srv_order(const void *a, const void *b)
 static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct lookup *l = arg;
-	struct ares_srv_reply *srv = NULL, *v[MAX_HOSTS];
+	struct ares_srv_reply *srv = NULL, *v[MAX_RECORDS];
 	size_t n = 0;
 	(void)timeouts;
 
@@ -373,7 +374,7 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int
 			lookup_finish(l, NULL, trouble);
 		} else {
 			if (status == ARES_SUCCESS && ares_parse_srv_reply(abuf, alen, &srv) == ARES_SUCCESS)
-				for (struct ares_srv_reply *s = srv; s && n < MAX_HOSTS; s = s->next)
+				for (struct ares_srv_reply *s = srv; s && n < MAX_RECORDS; s = s->next)
 					v[n++] = s;
 			qsort(v, n, sizeof(v[0]), srv_order);
 			/* "." as the target says the service is not offered there (RFC 2782). */
@@ -432,7 +433,7 @@ static int naptr_order(const void *a, const void *b)
 static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct lookup *l = arg;
-	struct ares_naptr_reply *naptr = NULL, *v[16];
+	struct ares_naptr_reply *naptr = NULL, *v[MAX_RECORDS];
 	size_t n = 0;
 	(void)timeouts;
 
@@ -442,7 +443,7 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf, i
 			lookup_finish(l, NULL, trouble);
 		} else {
 			if (status == ARES_SUCCESS && ares_parse_naptr_reply(abuf, alen, &naptr) == ARES_SUCCESS)
-				for (struct ares_naptr_reply *r = naptr; r && n < 16; r = r->next)
+				for (struct ares_naptr_reply *r = naptr; r && n < MAX_RECORDS; r = r->next)
 					v[n++] = r;
 			qsort(v, n, sizeof(v[0]), naptr_order);
 			for (size_t i = 0; i < n; i++) {
