@@ -648,6 +648,15 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
+	if (in->sip_proxy_require && !ack && method != sip_method_cancel) {
+		/* RFC 3261 16.3 step 4: this proxy supports no extension; say which it was asked for. */
+		char tags[256];
+		issize_t n = msg_header_field_e(tags, sizeof(tags), (const msg_header_t *)in->sip_proxy_require, 0);
+		nta_incoming_treply(irq, SIP_420_BAD_EXTENSION,
+		    TAG_IF(n > 0 && (size_t)n < sizeof(tags), SIPTAG_UNSUPPORTED_STR(tags)), TAG_END());
+		nta_incoming_destroy(irq);
+		return 0;
+	}
 
 	struct request_facts *facts;
 	const char *call_id = in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-";
