@@ -43,6 +43,7 @@ struct txn;
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
+#include "dns_guard.h"
 #include "krr.h"
 #include "log.h"
 #include "policy.h"
@@ -648,6 +649,19 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
+	const url_t *ruri = in->sip_request->rq_url;
+	if (ruri->url_type == url_unknown || ruri->url_type == url_invalid) {
+		/* RFC 3261 16.3 step 2: a Request-URI scheme this proxy does not understand (RFC 4475 3.3.2). */
+		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 416, NULL);
+	}
+	if (ruri->url_headers) {
+		/* Escaped headers in the Request-URI must not be forwarded (RFC 4475 3.1.2.11): refused. */
+		if (ack)
+			return nta_incoming_destroy(irq), 0;
+		nta_incoming_treply(irq, 400, "Bad Request-URI (headers in it)", TAG_END());
+		nta_incoming_destroy(irq);
+		return 0;
+	}
 	if (in->sip_proxy_require && !ack && method != sip_method_cancel) {
 		/* RFC 3261 16.3 step 4: this proxy supports no extension; say which it was asked for. */
 		char tags[256];
@@ -882,6 +896,8 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		proxy_free(p);
 		return -ENOMEM;
 	}
+	/* Bound and listening (listen URIs may name hosts): from here on no blocking DNS in the SIP stack. */
+	dns_guard_arm();
 	*out = p;
 	return 0;
 }

@@ -140,10 +140,16 @@ t0=$(cpu_ticks)
 send silent.sip 40 &
 S_PID=$!
 sleep 0.5
+# A request whose answer nta sends to the host its Via names, before it adds a received address
+# (RFC 4475 badvers: SIP/7.0 -> 505): that name must not be resolved by blocking the loop.
+printf 'OPTIONS sip:bob@partner.example SIP/7.0\r\nVia: SIP/7.0/UDP c.example.com;branch=z9hG4bK-v7\r\nMax-Forwards: 70\r\nFrom: <sip:a@home.example>;tag=1\r\nTo: <sip:bob@partner.example>\r\nCall-ID: v7\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' >"$WORK/v7.sip"
+send v7.sip 0.1
 request inv.sip INVITE "sip:bob@partner.example" served
 send inv.sip 5
 is "silent DNS: meanwhile an INVITE to the numeric next hop is forwarded (486 from the sink)" \
 	"$(final_of inv.sip) $(in_sink served)" "486 1"
+check "silent DNS: at once, although a 505 to a Via naming a host was just due (no blocking lookup)" \
+	awk -v t="$(final_at inv.sip)" 'BEGIN { exit !(t != "" && t < 1) }'
 wait "$S_PID" || :
 is "silent DNS: the BYE gets 503" "$(final_of silent.sip)" 503
 check "silent DNS: within the transaction time (64 T1 = 32 s), here 16 T1" \
