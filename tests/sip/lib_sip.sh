@@ -190,14 +190,15 @@ ue_krr() {
 #   external, valid 2026-01-01 .. 2031-01-01)   kms_extra=TEXT (entries added to that)
 #   lookup=TEXT (the lookup table's entries; default: the example configurations' entries
 #   for *@partner.example, and for *@home.example on the primary)
-#   unknown=forward|reject   malformed=reject|forward   deny_i=TEXT   deny_r=TEXT
+#   unknown=forward|reject   malformed=reject|forward   uninspectable=reject|forward
+#   deny_i=TEXT   deny_r=TEXT
 #   require_signed=false|true   level=info|debug   signer=DIR (under $WORK/keys; none: unsigned)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
-	m_lookup='' m_unknown='' m_malformed=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
+	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -211,6 +212,7 @@ make_conf() {
 		lookup=*) m_lookup=${m_a#*=} ;;
 		unknown=*) m_unknown=${m_a#*=} ;;
 		malformed=*) m_malformed=${m_a#*=} ;;
+		uninspectable=*) m_uninsp=${m_a#*=} ;;
 		deny_i=*) m_di=${m_a#*=} ;;
 		deny_r=*) m_dr=${m_a#*=} ;;
 		require_signed=*) m_rs=${m_a#*=} ;;
@@ -265,6 +267,7 @@ make_conf() {
 		echo "policy = {
   on_missing_mikey = \"forward\";
   on_malformed_mikey = \"$m_malformed\";
+  on_uninspectable = \"$m_uninsp\";
   on_unknown_target = \"$m_unknown\";
   verify_imessage = false;
   deny_initiator_kms = [ $m_di ];

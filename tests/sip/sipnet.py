@@ -7,7 +7,8 @@
     sipnet.py send PORT FILE [SECONDS]
         Sends the message in FILE to 127.0.0.1:PORT from an ephemeral port and
         prints each response that comes back as "T STATUS-LINE" (T: seconds
-        since sending), until a final response or SECONDS (default 2).
+        since sending), until a final response or SECONDS (default 2); the
+        final response, whole, goes to FILE.final.
 """
 import re
 import socket
@@ -61,6 +62,8 @@ def send(port, path, wait):
         first = resp.decode("latin-1").split("\r\n", 1)[0]
         print("%.2f %s" % (time.time() - t0, first), flush=True)
         if re.match(r"SIP/2\.0 [2-6]\d\d ", first):
+            with open(path + ".final", "wb") as f:
+                f.write(resp)
             break
 
 
