@@ -339,9 +339,10 @@ static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
 	if (sip && sip->sip_status && sip->sip_via && sip->sip_via->v_next &&
 	    is_me(p, sip->sip_via->v_host, sip->sip_via->v_port)) {
-		/* nta_msg_tsend takes our Via off a response and sends it to the next one. */
+		int status = sip->sip_status->st_status;
+		/* nta_msg_tsend takes our Via off a response and sends it to the next one; it frees msg either way. */
 		if (nta_msg_tsend(agent, msg, NULL, TAG_END()) < 0)
-			log_debug("stray response %d not forwarded", sip->sip_status->st_status);
+			log_debug("stray response %d not forwarded", status);
 		return 0;
 	}
 	nta_msg_discard(agent, msg);
@@ -814,7 +815,8 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
 			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
 			    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
-			    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()), TAG_END());
+			    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()),
+			    TAG_IF(sipread_mclass(), NTATAG_MCLASS(sipread_mclass())), TAG_END());
 			rc = p->agent ? 0 : -1;
 		}
 		if (rc < 0) {

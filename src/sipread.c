@@ -13,6 +13,7 @@
 
 #include <sofia-sip/msg.h>
 #include <sofia-sip/msg_header.h>
+#include <sofia-sip/msg_mclass.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/sip_header.h>
 #include <sofia-sip/sip_parser.h>
@@ -22,6 +23,63 @@
 
 #include "krr.h"
 #include "sipread.h"
+
+/*
+ * nta bounds the size of a message it receives (NTATAG_MAXSIZE), but on a
+ * stream the message after the first one is made by msg_next(), which does
+ * not carry the bound: a Content-Length of 2^31 there made the parser ask
+ * su_alloc for the whole body, and su_alloc abort the daemon.  Here a
+ * Content-Length is bounded when it is parsed, wherever the message comes
+ * from: a larger one is a bad Content-Length header.
+ */
+static struct msg_hclass_s bounded_content_length_class[1];
+
+static issize_t bounded_content_length_d(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+{
+	issize_t rc = sip_content_length_d(home, h, s, slen);
+
+	if (rc >= 0 && ((sip_content_length_t *)h)->l_length > SIPREAD_MAX_CONTENT_LENGTH)
+		return -1;
+	return rc;
+}
+
+const msg_mclass_t *sipread_mclass(void)
+{
+	static msg_mclass_t *mc;
+
+	if (mc)
+		return mc;
+	if ((mc = msg_mclass_clone(sip_default_mclass(), 0, 0)) == NULL)
+		return NULL;
+	*bounded_content_length_class = *sip_content_length_class;
+	bounded_content_length_class->hc_parse = bounded_content_length_d;
+	/*
+	 * The parser finds a header class by name, the first on its hash chain:
+	 * there the bounded class takes the place of Sofia's.  Headers made by
+	 * the stack with Sofia's class are found by their class pointer further
+	 * along the same chain: there Sofia's goes in again.  Both store the
+	 * header in the same place.
+	 */
+	msg_href_t orig = { .hr_class = NULL };
+	for (int i = 0; i < mc->mc_hash_size; i++)
+		if (mc->mc_hash[i].hr_class == sip_content_length_class) {
+			orig = mc->mc_hash[i];
+			mc->mc_hash[i].hr_class = bounded_content_length_class;
+		}
+	if (!orig.hr_class || msg_mclass_insert(mc, &orig) < 0) {
+		free(mc);
+		mc = NULL;
+		return NULL;
+	}
+	/* The compact form "l" is looked up in a table of its own. */
+	if (mc->mc_short) {
+		msg_href_t *shorts = (msg_href_t *)mc->mc_short;
+		for (int i = 0; i < MC_SHORT_SIZE; i++)
+			if (shorts[i].hr_class == sip_content_length_class)
+				shorts[i].hr_class = bounded_content_length_class;
+	}
+	return mc;
+}
 
 unsigned sipread_bad_request_mask(void)
 {
@@ -199,8 +257,9 @@ int sipread_parse(const char *text, size_t len, bool like_daemon, struct sipread
 	}
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		return -ENOMEM;
-	/* The flags nta gives what it receives (nta.c: MSG_DO_CANONIC). */
-	if ((m->msg = msg_make(sip_default_mclass(), MSG_DO_CANONIC, text, (ssize_t)len)) == NULL) {
+	/* The daemon's parser, and the flags nta gives what it receives (nta.c: MSG_DO_CANONIC). */
+	const msg_mclass_t *mc = sipread_mclass();
+	if (!mc || (m->msg = msg_make(mc, MSG_DO_CANONIC, text, (ssize_t)len)) == NULL) {
 		free(m);
 		return -ENOMEM;
 	}

@@ -19,6 +19,19 @@ struct sip_s;		/* Sofia-SIP's sip_t: the daemon passes what nta parsed */
  */
 unsigned sipread_bad_request_mask(void);
 
+/* The largest Content-Length read: a larger one is a parse error (400, or the connection closed). */
+#define SIPREAD_MAX_CONTENT_LENGTH	(1u << 20)
+
+struct msg_mclass_s;
+
+/*
+ * The parser (message class) of the daemon (NTATAG_MCLASS) and of the tool:
+ * Sofia-SIP's SIP parser with one change, a bounded Content-Length (see
+ * SIPREAD_MAX_CONTENT_LENGTH).  Made on the first call, kept for the life of
+ * the process; NULL when out of memory.
+ */
+const struct msg_mclass_s *sipread_mclass(void);
+
 /* A body's headers as extraction reads them; the strings live in this struct. */
 struct sipread_body {
 	struct extract_body body;
