@@ -278,11 +278,13 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 		return 0;		/* 100 Trying is hop by hop; nta sends ours (EXTRA_100) */
 	if (status == 503 && (!sip || (sip->sip_flags & NTA_OWN_RESPONSE)) && t->next_target < t->targets.n) {
 		/* RFC 3263 4.3: this target cannot be reached: the next one DNS gave. */
-		nta_outgoing_destroy(t->orq);
 		t->orq = NULL;
 		log_debug("call %s: next hop unreachable, trying the next DNS target", t->call_id);
-		if (try_next_target(t))
+		if (try_next_target(t)) {
+			nta_outgoing_destroy(orq);
 			return 0;
+		}
+		t->orq = orq;	/* none left that could be used: this 503 goes upstream */
 	}
 	if (status == 488 && sip && t->facts && krr_coming_back(t, sip)) {
 		txn_free(t);
