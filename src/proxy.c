@@ -43,7 +43,6 @@ struct txn;
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
-#include "dns_guard.h"
 #include "krr.h"
 #include "log.h"
 #include "policy.h"
@@ -51,8 +50,11 @@ struct txn;
 #include "request.h"
 #include "resolve.h"
 #include "sipread.h"
+#include "sofia_guard.h"
 
 #define MAX_LISTEN	16
+/* Route entries a request may carry: far more than any real route set; more cost Sofia-SIP quadratic time. */
+#define MAX_ROUTES	64
 #define HOST_MAX	64	/* an IPv6 literal in brackets fits */
 #define STOP_GRACE_MS	500	/* how long the loop runs after stop, for the last messages */
 #define MAX_MESSAGE	(256 * 1024)
@@ -665,6 +667,16 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		nta_incoming_destroy(irq);
 		return 0;
 	}
+	size_t n_routes = 0;
+	for (const sip_route_t *r = in->sip_route; r && n_routes <= MAX_ROUTES; r = r->r_next)
+		n_routes++;
+	if (n_routes > MAX_ROUTES) {
+		if (ack)
+			return nta_incoming_destroy(irq), 0;
+		nta_incoming_treply(irq, 400, "Too Many Route Entries", TAG_END());
+		nta_incoming_destroy(irq);
+		return 0;
+	}
 	if (in->sip_proxy_require && !ack && method != sip_method_cancel) {
 		/* RFC 3261 16.3 step 4: this proxy supports no extension; say which it was asked for. */
 		char tags[256];
@@ -900,8 +912,8 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		proxy_free(p);
 		return -ENOMEM;
 	}
-	/* Bound and listening (listen URIs may name hosts): from here on no blocking DNS in the SIP stack. */
-	dns_guard_arm();
+	/* Bound and listening (listen URIs may name hosts): from here on no blocking DNS, no unbounded message. */
+	sofia_guard_arm(MAX_MESSAGE);
 	*out = p;
 	return 0;
 }

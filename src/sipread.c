@@ -25,20 +25,33 @@
 #include "sipread.h"
 
 /*
+ * Sofia-SIP's parser with two bounds, one class of each header wrapped.
  * nta bounds the size of a message it receives (NTATAG_MAXSIZE), but on a
  * stream the message after the first one is made by msg_next(), which does
- * not carry the bound: a Content-Length of 2^31 there made the parser ask
- * su_alloc for the whole body, and su_alloc abort the daemon.  Here a
- * Content-Length is bounded when it is parsed, wherever the message comes
- * from: a larger one is a bad Content-Length header.
+ * not carry the bound (sofia_guard.c gives it back in the daemon): there a
+ * Content-Length of 2^31 made the parser ask su_alloc for the whole body
+ * (su_alloc aborted the daemon), and a Route of 100 000 comma-separated
+ * entries overflowed the stack (a list header is parsed by recursion, one
+ * frame per entry).  So wherever a message comes from, a header field longer
+ * than SIPREAD_MAX_FIELD, or a Content-Length above
+ * SIPREAD_MAX_CONTENT_LENGTH, is a bad header.
  */
-static struct msg_hclass_s bounded_content_length_class[1];
+#define MAX_CLASSES	256
 
-static issize_t bounded_content_length_d(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+static struct msg_hclass_s bounded[MAX_CLASSES];	/* the wrappers, in the order of mc_hash */
+static msg_hclass_t *original[MAX_CLASSES];		/* the class each one wraps */
+static size_t n_bounded;
+
+static issize_t bounded_d(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
 {
-	issize_t rc = sip_content_length_d(home, h, s, slen);
+	size_t i = (size_t)((struct msg_hclass_s const *)h->sh_class - bounded);
 
-	if (rc >= 0 && ((sip_content_length_t *)h)->l_length > SIPREAD_MAX_CONTENT_LENGTH)
+	/* (A comma list hands the rest of the field to the next entry's parse: each sees what is left.) */
+	if (i >= n_bounded || slen < 0 || (size_t)slen > SIPREAD_MAX_FIELD)
+		return -1;
+	issize_t rc = original[i]->hc_parse(home, h, s, slen);
+	if (rc >= 0 && original[i] == sip_content_length_class &&
+	    ((sip_content_length_t *)h)->l_length > SIPREAD_MAX_CONTENT_LENGTH)
 		return -1;
 	return rc;
 }
@@ -46,37 +59,45 @@ static issize_t bounded_content_length_d(su_home_t *home, msg_header_t *h, char 
 const msg_mclass_t *sipread_mclass(void)
 {
 	static msg_mclass_t *mc;
+	msg_mclass_t const *sip = sip_default_mclass();
 
 	if (mc)
 		return mc;
-	if ((mc = msg_mclass_clone(sip_default_mclass(), 0, 0)) == NULL)
+	/* Room for every header twice: its wrapper and Sofia's own class (below). */
+	if ((mc = msg_mclass_clone(sip, 2 * sip->mc_hash_size + 1, 0)) == NULL)
 		return NULL;
-	*bounded_content_length_class = *sip_content_length_class;
-	bounded_content_length_class->hc_parse = bounded_content_length_d;
 	/*
 	 * The parser finds a header class by name, the first on its hash chain:
-	 * there the bounded class takes the place of Sofia's.  Headers made by
-	 * the stack with Sofia's class are found by their class pointer further
-	 * along the same chain: there Sofia's goes in again.  Both store the
+	 * there the wrapper takes the place of Sofia's class.  Headers the stack
+	 * makes with Sofia's class are found by their class pointer further along
+	 * the same chain: there Sofia's class goes in again.  Both store the
 	 * header in the same place.
 	 */
-	msg_href_t orig = { .hr_class = NULL };
-	for (int i = 0; i < mc->mc_hash_size; i++)
-		if (mc->mc_hash[i].hr_class == sip_content_length_class) {
-			orig = mc->mc_hash[i];
-			mc->mc_hash[i].hr_class = bounded_content_length_class;
-		}
-	if (!orig.hr_class || msg_mclass_insert(mc, &orig) < 0) {
-		free(mc);
-		mc = NULL;
-		return NULL;
+	msg_href_t orig[MAX_CLASSES];
+	n_bounded = 0;
+	for (int i = 0; i < mc->mc_hash_size; i++) {
+		msg_href_t *hr = &mc->mc_hash[i];
+		if (!hr->hr_class || n_bounded == MAX_CLASSES)
+			continue;
+		orig[n_bounded] = *hr;
+		original[n_bounded] = hr->hr_class;
+		bounded[n_bounded] = *hr->hr_class;
+		bounded[n_bounded].hc_parse = bounded_d;
+		hr->hr_class = &bounded[n_bounded++];
 	}
-	/* The compact form "l" is looked up in a table of its own. */
+	for (size_t k = 0; k < n_bounded; k++)
+		if (msg_mclass_insert(mc, &orig[k]) < 0) {
+			free(mc);
+			mc = NULL;
+			return NULL;
+		}
+	/* The compact forms ("l", "v", ...) are looked up in a table of their own. */
 	if (mc->mc_short) {
 		msg_href_t *shorts = (msg_href_t *)mc->mc_short;
 		for (int i = 0; i < MC_SHORT_SIZE; i++)
-			if (shorts[i].hr_class == sip_content_length_class)
-				shorts[i].hr_class = bounded_content_length_class;
+			for (size_t k = 0; k < n_bounded; k++)
+				if (shorts[i].hr_class == original[k])
+					shorts[i].hr_class = &bounded[k];
 	}
 	return mc;
 }

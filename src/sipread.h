@@ -19,16 +19,17 @@ struct sip_s;		/* Sofia-SIP's sip_t: the daemon passes what nta parsed */
  */
 unsigned sipread_bad_request_mask(void);
 
-/* The largest Content-Length read: a larger one is a parse error (400, or the connection closed). */
+/* The largest Content-Length read, and header field: larger ones are parse errors (400, or the connection closed). */
 #define SIPREAD_MAX_CONTENT_LENGTH	(1u << 20)
+#define SIPREAD_MAX_FIELD		(16u << 10)
 
 struct msg_mclass_s;
 
 /*
  * The parser (message class) of the daemon (NTATAG_MCLASS) and of the tool:
- * Sofia-SIP's SIP parser with one change, a bounded Content-Length (see
- * SIPREAD_MAX_CONTENT_LENGTH).  Made on the first call, kept for the life of
- * the process; NULL when out of memory.
+ * Sofia-SIP's SIP parser with bounds on a header field's length and on
+ * Content-Length (SIPREAD_MAX_FIELD, SIPREAD_MAX_CONTENT_LENGTH).  Made on
+ * the first call, kept for the life of the process; NULL when out of memory.
  */
 const struct msg_mclass_s *sipread_mclass(void);
 

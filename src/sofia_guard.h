@@ -1,0 +1,14 @@
+/* Two functions of Sofia-SIP 1.12, interposed for the daemon: what the SIP stack may do once it runs. */
+#ifndef MCX_SOFIA_GUARD_H
+#define MCX_SOFIA_GUARD_H
+
+#include <stddef.h>
+
+/*
+ * From now on getaddrinfo() in this process fails at once for a host name
+ * (EAI_NONAME), and every message of a stream is bounded to max_message
+ * octets like the first one.
+ */
+void sofia_guard_arm(size_t max_message);
+
+#endif
