@@ -21,7 +21,10 @@ while [ $i -lt "$runs" ]; do
 done
 # one line per label: LABEL<TAB>ns
 for w in before after; do
-	cat "$out/$w".* | sed -n 's/^\(([a-z]).*[^ ]\) *\([0-9.][0-9.]*\) ns\/msg.*/\1\t\2/p' >"$out/$w.tsv"
+	cat "$out/$w".* | awk '/^\([a-z]\) .* ns\/msg/ {
+		for (i = 1; i <= NF; i++) if ($i == "ns/msg") break
+		label = $1; for (k = 2; k < i - 1; k++) label = label " " $k
+		print label "\t" $(i - 1) }' >"$out/$w.tsv"
 done
 printf '%-28s %12s %12s %8s\n' label before after ratio
 cut -f1 "$out/after.tsv" | sort -u | while IFS= read -r label; do

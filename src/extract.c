@@ -14,10 +14,11 @@
 #include "coding.h"
 #include "extract.h"
 
-/* Decoded octets (base64, inflated) that items may point into. */
+/* Decoded octets (base64, inflated) that items may point into: in the block itself, or apart. */
 struct extract_block {
 	struct extract_block *next;
-	uint8_t *data;
+	uint8_t *data;		/* inline, or a buffer of its own (freed with the block) */
+	uint8_t inline_data[];
 };
 
 /* The data being scanned, and where its offsets are in the body as received. */
@@ -70,22 +71,36 @@ static bool is_word(struct strv v, const char *word)
 	return v.len == n && strncasecmp(v.ptr, word, n) == 0;
 }
 
+/* Where the line that starts at p ends: its first CR or LF, or end (memchr: key-mgmt lines are long). */
+static const char *line_end(const char *p, const char *end)
+{
+	const char *lf = memchr(p, '\n', (size_t)(end - p));
+	const char *e = lf ? lf : end;
+	const char *cr = memchr(p, '\r', (size_t)(e - p));
+	return cr ? cr : e;
+}
+
+/* Past the line end at e: CRLF, LF or a lone CR. */
+static const char *past_eol(const char *e, const char *end)
+{
+	if (e < end && *e == '\r') {
+		if (++e < end && *e == '\n')
+			e++;
+	} else if (e < end) {
+		e++;
+	}
+	return e;
+}
+
 /* After the line that starts at p: past its CRLF, LF or lone CR; end when it has none. */
 static const char *next_line(const char *p, const char *end)
 {
-	while (p < end && !is_eol(*p))
-		p++;
-	if (p < end && *p == '\r') {
-		if (++p < end && *p == '\n')
-			p++;
-	} else if (p < end) {
-		p++;
-	}
-	return p;
+	return past_eol(line_end(p, end), end);
 }
 
 /* ---- decoded blocks ---- */
 
+/* Keep data (a malloc'd buffer) with the result; NULL (data freed) when out of memory. */
 static uint8_t *keep(struct ctx *c, uint8_t *data)
 {
 	struct extract_block *b = malloc(sizeof(*b));
@@ -98,6 +113,19 @@ static uint8_t *keep(struct ctx *c, uint8_t *data)
 	b->next = c->res->blocks;
 	c->res->blocks = b;
 	return data;
+}
+
+/* A block of cap octets in the block itself (one allocation: the common case of a key-mgmt line). */
+static uint8_t *inline_block(struct ctx *c, size_t cap)
+{
+	struct extract_block *b = malloc(sizeof(*b) + (cap ? cap : 1));
+
+	if (!b)
+		return NULL;
+	b->data = b->inline_data;
+	b->next = c->res->blocks;
+	c->res->blocks = b;
+	return b->data;
 }
 
 static int add_item(struct ctx *c, const struct layer *l, enum extract_source src, unsigned media,
@@ -120,17 +148,13 @@ static int base64_block(struct ctx *c, const struct layer *l, const char *text, 
 
 	if (max > EXTRACT_MAX_DECODED - c->res->decoded)
 		return fail(c, l, EXTRACT_E_BOMB, text);
-	uint8_t *buf = malloc(max ? max : 1);
+	uint8_t *buf = inline_block(c, max);
 	if (!buf)
 		return fail(c, l, EXTRACT_E_NOMEM, text);
 	int rc = b64_decode(text, len, buf, &n, &bad_at);
-	if (rc < 0) {
-		free(buf);
+	if (rc < 0)
 		return fail(c, l, rc == -ENOMEM ? EXTRACT_E_NOMEM : EXTRACT_E_BASE64,
 		    rc == -ENOMEM ? text : text + (bad_at < len ? bad_at : len));
-	}
-	if (!keep(c, buf))
-		return fail(c, l, EXTRACT_E_NOMEM, text);
 	c->res->decoded += n;
 	*out = buf;
 	*out_len = n;
@@ -186,11 +210,9 @@ static int scan_sdp(struct ctx *c, const struct layer *l, const char *sdp, size_
 	const char *end = sdp + len;
 
 	for (const char *p = sdp; p < end;) {
-		const char *q = p;
-		while (q < end && !is_eol(*q))
-			q++;
+		const char *q = line_end(p, end);
 		struct strv line = { p, (size_t)(q - p) }, value;
-		p = next_line(p, end);
+		p = past_eol(q, end);
 
 		if (media_line(line)) {
 			if (level == EXTRACT_SDP_MEDIA)
@@ -514,7 +536,8 @@ void extract_result_clear(struct extract_result *res)
 	while (res->blocks) {
 		struct extract_block *b = res->blocks;
 		res->blocks = b->next;
-		free(b->data);
+		if (b->data != b->inline_data)
+			free(b->data);
 		free(b);
 	}
 	res->n = 0;
