@@ -25,7 +25,8 @@
 #include "sipread.h"
 
 /*
- * Sofia-SIP's parser with two bounds, one class of each header wrapped.
+ * Sofia-SIP's parser with two bounds, one class of each header wrapped (and
+ * a request line it reads as RFC 3261 says, below).
  * nta bounds the size of a message it receives (NTATAG_MAXSIZE), but on a
  * stream the message after the first one is made by msg_next(), which does
  * not carry the bound (sofia_guard.c gives it back in the daemon): there a
@@ -54,6 +55,45 @@ static issize_t bounded_d(su_home_t *home, msg_header_t *h, char *s, isize_t sle
 	    ((sip_content_length_t *)h)->l_length > SIPREAD_MAX_CONTENT_LENGTH)
 		return -1;
 	return rc;
+}
+
+/*
+ * RFC 3261 25.1: a method is a token (alphanumerics and -.!%*_+`'~), but
+ * Sofia-SIP reads an unknown method as URI unreserved characters, without
+ * % + ` (RFC 4475 3.1.1.2 uses them): its request line failed, and nta
+ * dropped the whole request unanswered as garbage.  Such a request line is
+ * read here; every other goes to Sofia-SIP's own parser.
+ */
+static struct msg_hclass_s request_line_class[1];
+
+static bool sip_token_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	    (c != '\0' && strchr("-.!%*_+`'~", c) != NULL);
+}
+
+static issize_t request_line_d(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+{
+	sip_request_t *rq = (sip_request_t *)h;
+	size_t m = strcspn(s, " ");
+
+	if (m == 0 || s[m] != ' ' || strcspn(s, "%+`") >= m)
+		return sip_request_d(home, h, s, slen);
+	for (size_t i = 0; i < m; i++)
+		if (!sip_token_char(s[i]))
+			return -1;
+	/* Method SP Request-URI SP SIP-Version, nothing else. */
+	char *uri = s + m + 1, *sp = strchr(uri, ' ');
+	if (!sp || sp == uri || strchr(sp + 1, ' ') || strcasecmp(sp + 1, sip_version_2_0) != 0)
+		return -1;
+	s[m] = '\0';
+	*sp = '\0';
+	if (url_d(rq->rq_url, uri) < 0)
+		return -1;
+	rq->rq_method = sip_method_unknown;
+	rq->rq_method_name = s;
+	rq->rq_version = sip_version_2_0;
+	return 0;
 }
 
 const msg_mclass_t *sipread_mclass(void)
@@ -91,6 +131,10 @@ const msg_mclass_t *sipread_mclass(void)
 			mc = NULL;
 			return NULL;
 		}
+	/* The request line has no name: it is found by its hash, which the wrapper keeps. */
+	*request_line_class = *mc->mc_request[0].hr_class;
+	request_line_class->hc_parse = request_line_d;
+	mc->mc_request[0].hr_class = request_line_class;
 	/* The compact forms ("l", "v", ...) are looked up in a table of their own. */
 	if (mc->mc_short) {
 		msg_href_t *shorts = (msg_href_t *)mc->mc_short;

@@ -486,7 +486,8 @@ jq -n --slurpfile steps "$STEPS_JSONL" --slurpfile ladders "$WORK/ladders.jsonl"
 printf '\n%-14s %9s %8s %10s %10s %9s %9s %9s %9s %9s\n' target max_cps confirm cpu@lat cpu@max setup_p50 setup_p90 setup_p99 bye_p50 bye_p99
 jq -r --argjson lat_rate $LAT_RATE '.targets[] | if .skipped then [.target, "skipped"] else
     [.target, (.max_rate | tostring), "\(.confirm_pass)/\(.confirm_runs)",
-     (.cpu_us_per_call_at_latency_rate // "-" | tostring), (.cpu_us_per_call_at_max // "-" | tostring),
+     (.cpu_us_per_call_at_latency_rate // "-" | if type == "number" then (. * 10 | round / 10) else . end | tostring),
+     (.cpu_us_per_call_at_max // "-" | if type == "number" then (. * 10 | round / 10) else . end | tostring),
      (.latency_us.setup_p50 // "-" | tostring), (.latency_us.setup_p90 // "-" | tostring),
      (.latency_us.setup_p99 // "-" | tostring), (.latency_us.bye_p50 // "-" | tostring),
      (.latency_us.bye_p99 // "-" | tostring)] end | @tsv' "$RESULTS" |

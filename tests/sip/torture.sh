@@ -19,7 +19,7 @@
 #     its turn contains the message's Call-ID (insuf has none: its Via branch).  The sink answers
 #     each request (486 to INVITE, nothing to ACK, 200 to the rest, "(torture sink)" in the
 #     reason phrase and an X-Torture-Sink header) so that the transaction ends there.
-#   - "answered": a final response containing the message's Call-ID (or branch) came back to
+#   - "answered": a final response containing the message's Call-ID or top Via branch came back to
 #     the sender and is not the sink's.  The daemon answers to the received address (Sofia adds
 #     received=127.0.0.1) and the top Via's port (or the source port, with rport), by the
 #     connection the request came on or the Via's transport: the sender sends each message from
@@ -93,6 +93,11 @@ fi
 #                   deviation from what the RFC asks
 #   (badvers over UDP: nta answers 505 to the host its Via names before it adds a received
 #   address, and the daemon never resolves names in its event loop: notfwd.)
+#   (intmeth: its request line is read (src/sipread.c: a method token with % + `, which Sofia-SIP
+#   did not accept), but Sofia-SIP's To parser refuses the quoted NUL in its display name: 400,
+#   answered rather than dropped; the RFC says it is well formed: pass|4xx.  Over TCP Sofia-SIP's
+#   stream parser stops at that NUL and waits for more of the message: no answer until the
+#   connection closes: sofia-drop.)
 # Why, from the RFC's words for each:
 #   wsinv: its To has a tag and it has a Route (services.example.com;lr): routed by DNS, which
 #     fails here: a 503.  mpart01 has a Route too (strict, no lr): by its Request-URI's
@@ -125,7 +130,7 @@ fi
 #     ("proxies should drop such responses"): drop.
 EXPECT='
 wsinv      3.1.1.1   valid    pass                 pass
-intmeth    3.1.1.2   valid    sofia-drop           sofia-drop
+intmeth    3.1.1.2   valid    pass|4xx             sofia-drop
 esc01      3.1.1.3   valid    pass                 pass
 escnull    3.1.1.4   valid    pass                 pass
 esc02      3.1.1.5   valid    pass                 pass
@@ -402,10 +407,13 @@ def send(pid, dport, proto, sinklog, outdir, wait, files):
         data, rewritten = as_sent(open(path, "rb").read(), proto)
         head, _ = split(data)
         hs = headers(head)
+        # the Call-ID, and the top Via's branch: an error response nta builds from a request it
+        # cannot fully read may carry no Call-ID, but always the Via it answers to
         keys = values(hs, b"call-id")
-        if not keys:
-            m = re.search(rb"branch\s*=\s*([^;,\s]+)", b" ".join(values(hs, b"via")))
-            keys = [m.group(1)] if m else [b"\0none"]
+        m = re.search(rb"branch\s*=\s*([^;,\s]+)", b" ".join(values(hs, b"via")))
+        # (a branch that is no more than the magic cookie, or short, would match other answers)
+        keys = keys + ([m.group(1)] if m and len(m.group(1)) > 12 else [])
+        keys = keys or [b"\0none"]
         usock = lst.get(via_port(hs))
         start = os.path.getsize(sinklog)
         t0 = time.time()
