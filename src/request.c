@@ -146,7 +146,7 @@ void request_facts_body(struct request_facts *f, const struct extract_body *body
 {
 	struct extract_error xe;
 	struct mikey_error me;
-	char which[48] = "";
+	char which[64] = "";
 
 	request_facts_drop_messages(f);
 	free_identities(f);
