@@ -38,6 +38,8 @@ struct txn;
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_util.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/su_md5.h>
+#include <sofia-sip/su_uniqueid.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport.h>
 #include <sofia-sip/tport_tag.h>
@@ -56,6 +58,10 @@ struct txn;
 /* Route entries a request may carry: far more than any real route set; more cost Sofia-SIP quadratic time. */
 #define MAX_ROUTES	64
 #define HOST_MAX	64	/* an IPv6 literal in brackets fits */
+/* The highest Max-Forwards sent on (as Kamailio's maxfwd max_limit): a loop the loop check misses ends within 70 hops. */
+#define MAX_FORWARDS_OUT	70
+#define LOOP_KEY_LEN	16	/* characters of the loop-detection part of our branch */
+#define BRANCH_MAX	(7 + LOOP_KEY_LEN + 1 + 16)	/* z9hG4bK KEY . RANDOM */
 #define STOP_GRACE_MS	500	/* how long the loop runs after stop, for the last messages */
 #define MAX_MESSAGE	(256 * 1024)
 /*
@@ -362,6 +368,72 @@ static void strip_own_routes(struct proxy *p, msg_t *msg, sip_t *sip)
 		sip_route_remove(msg, sip);
 }
 
+/*
+ * RFC 3261 16.3 step 4 and 16.6 step 8: the branch of every request this
+ * proxy sends starts with a digest of what routes it (Request-URI, Route
+ * entries other than ours, Call-ID, From and To tags, CSeq number), so that
+ * a request arriving with one of our own Vias whose branch holds the digest
+ * of the request as it arrives now has looped (not spiralled: a spiral has
+ * another Request-URI or route set).  Our own Route entries are left out:
+ * they are gone from the copy sent on.  Without this, a Request-URI naming
+ * this proxy in another spelling (a port with a leading zero, a host name)
+ * with a Max-Forwards of 2^32-1 kept it busy for seconds per datagram.
+ */
+static void loop_key(const struct proxy *p, const sip_t *sip, char key[LOOP_KEY_LEN + 1])
+{
+	su_md5_t md5[1];
+	uint8_t digest[SU_MD5_DIGEST_SIZE];
+
+	su_md5_init(md5);
+	url_update(md5, sip->sip_request->rq_url);
+	for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
+		if (!is_me(p, r->r_url->url_host, r->r_url->url_port))
+			url_update(md5, r->r_url);
+	su_md5_str0update(md5, sip->sip_call_id ? sip->sip_call_id->i_id : NULL);
+	su_md5_str0update(md5, sip->sip_from ? sip->sip_from->a_tag : NULL);
+	su_md5_str0update(md5, sip->sip_to ? sip->sip_to->a_tag : NULL);
+	uint8_t cseq[4] = { 0 };
+	if (sip->sip_cseq) {
+		uint32_t n = sip->sip_cseq->cs_seq;
+		cseq[0] = (uint8_t)(n >> 24), cseq[1] = (uint8_t)(n >> 16), cseq[2] = (uint8_t)(n >> 8), cseq[3] = (uint8_t)n;
+	}
+	su_md5_update(md5, cseq, sizeof(cseq));
+	su_md5_digest(md5, digest);
+	msg_random_token(key, LOOP_KEY_LEN, digest, sizeof(digest));
+	key[LOOP_KEY_LEN] = '\0';
+}
+
+/* A fresh branch for the request sip about to be sent: magic cookie, loop key, '.', 64 random bits. */
+static const char *new_branch(const struct proxy *p, const sip_t *sip, char branch[BRANCH_MAX + 1])
+{
+	char key[LOOP_KEY_LEN + 1], rnd[17];
+	uint64_t r = su_random64();
+
+	loop_key(p, sip, key);
+	issize_t n = msg_random_token(rnd, 13, &r, sizeof(r));
+	rnd[n > 0 ? n : 0] = '\0';
+	snprintf(branch, BRANCH_MAX + 1, "z9hG4bK%s.%s", key, rnd);
+	return branch;
+}
+
+/* Whether the request carries a Via of ours with the loop key it has now: it has come back unchanged. */
+static bool looped(const struct proxy *p, const sip_t *in)
+{
+	char key[LOOP_KEY_LEN + 1];
+	bool keyed = false;
+
+	for (const sip_via_t *v = in->sip_via; v; v = v->v_next) {
+		if (!v->v_branch || !is_me(p, v->v_host, v->v_port))
+			continue;
+		if (!keyed)
+			loop_key(p, in, key), keyed = true;
+		if (strncasecmp(v->v_branch, "z9hG4bK", 7) == 0 && strncmp(v->v_branch + 7, key, LOOP_KEY_LEN) == 0 &&
+		    v->v_branch[7 + LOOP_KEY_LEN] == '.')
+			return true;
+	}
+	return false;
+}
+
 static bool creates_dialog(sip_method_t m)
 {
 	return m == sip_method_invite || m == sip_method_subscribe || m == sip_method_refer ||
@@ -537,7 +609,9 @@ static bool try_next_target(struct txn *t)
 			return false;
 		if (msg == t->prepared)
 			t->prepared = NULL;	/* the last target gets the original */
-		t->orq = nta_outgoing_mcreate(t->p->agent, on_response, t, route, msg, TAG_END());
+		char branch[BRANCH_MAX + 1];
+		t->orq = nta_outgoing_mcreate(t->p->agent, on_response, t, route, msg,
+		    NTATAG_BRANCH_KEY(new_branch(t->p, sip_object(msg), branch)), TAG_END());
 		if (t->orq)
 			return true;
 		msg_destroy(msg);
@@ -577,7 +651,9 @@ static void on_resolved(void *arg, const struct resolve_result *res, const char 
 
 static void send_ack(struct proxy *p, msg_t *msg, const url_string_t *route)
 {
-	nta_outgoing_t *orq = nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg, NTATAG_STATELESS(1), TAG_END());
+	char branch[BRANCH_MAX + 1];
+	nta_outgoing_t *orq = nta_outgoing_mcreate(p->agent, NULL, NULL, route, msg, NTATAG_STATELESS(1),
+	    NTATAG_BRANCH_KEY(new_branch(p, sip_object(msg), branch)), TAG_END());
 
 	if (!orq) {
 		log_debug("ACK not forwarded");
@@ -654,6 +730,11 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
+	if (looped(p, in)) {
+		log_warn("call %s: %s came back unchanged (loop): 482",
+		    in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-", in->sip_request->rq_method_name);
+		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 482, NULL);
+	}
 	const url_t *ruri = in->sip_request->rq_url;
 	if (ruri->url_type == url_unknown || ruri->url_type == url_invalid) {
 		/* RFC 3261 16.3 step 2: a Request-URI scheme this proxy does not understand (RFC 4475 3.3.2). */
@@ -704,9 +785,11 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 500, NULL);
 	}
 
-	/* Max-Forwards: one hop less, or the RFC 3261 default when absent. */
+	/* Max-Forwards: one hop less but at most MAX_FORWARDS_OUT, or the RFC 3261 default when absent. */
 	if (sip->sip_max_forwards) {
 		sip->sip_max_forwards->mf_count--;
+		if (sip->sip_max_forwards->mf_count > MAX_FORWARDS_OUT)
+			sip->sip_max_forwards->mf_count = MAX_FORWARDS_OUT;
 		/* The copy still holds the original's wire text: drop it so the new count is encoded. */
 		msg_fragment_clear(sip->sip_max_forwards->mf_common);
 	} else
@@ -769,7 +852,9 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 			cannot_forward(t, "no DNS target could be used");
 		return 0;
 	}
-	t->orq = nta_outgoing_mcreate(p->agent, on_response, t, route, msg, TAG_END());
+	char branch[BRANCH_MAX + 1];
+	t->orq = nta_outgoing_mcreate(p->agent, on_response, t, route, msg,
+	    NTATAG_BRANCH_KEY(new_branch(p, sip, branch)), TAG_END());
 	if (!t->orq) {
 		msg_destroy(msg);
 		cannot_forward(t, in->sip_request->rq_method_name);

@@ -7,7 +7,8 @@
 # (measured from /proc until it is idle), is still running (not a zombie) and answers an OPTIONS
 # addressed to itself (in dialog: a To tag) with 200; for the messages
 # the table EXPECT names, the status of the answer and whether the next hop got it are as
-# listed.  Then a clean INVITE (sipp) still reaches the next hop (sipp) and is answered, the
+# listed (and the Max-Forwards of the copy the next hop got, where the table has a fourth
+# column).  Then a clean INVITE (sipp) still reaches the next hop (sipp) and is answered, the
 # daemon stops on SIGTERM with status 0, and its log holds no sanitizer report.
 #
 # The next hop while the files are sent: a sink in the replayer (127.0.0.1:P_UAS, UDP) that
@@ -35,6 +36,7 @@ printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
 mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { echo "not ok - bind-mount resolv.conf"; exit 1; }
 
 # FILE (without .sip)  STATUS (of the answer with the file's Call-ID; - none; * any)  FORWARDED (yes|no|*)
+# [MAX-FORWARDS of the copy the next hop got]
 EXPECT="
 invite-two-max-forwards 400 no
 invite-two-subject 486 yes
@@ -50,10 +52,12 @@ options-to-self-3000-strict-routes * no
 pipelined-second-route-100000-entries * *
 stray-response-second-via-bad-received - no
 pipelined-second-content-length-2147483648 * *
+info-to-self-port-leading-zero 482 no
+invite-max-forwards-4294967295 486 yes 70
 "
 
 # The replayer: one file over one transport, then the probe.  Prints
-# "status=CODE|- forwarded=yes|no probe=yes|no".
+# "status=CODE|- forwarded=yes|no probe=yes|no busy=CPU-SECONDS mf=MAX-FORWARDS|-".
 cat >"$WORK/replay.py" <<'EOF'
 import re, select, socket, sys, time
 fn, tr, port, sink, pid = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -83,14 +87,14 @@ t = None
 c0 = cpu()
 t0 = time.time()
 if tr == "udp" and len(data) > 65507:
-    print("status=- forwarded=no probe=skip busy=0.00")
+    print("status=- forwarded=no probe=skip busy=0.00 mf=-")
     sys.exit(0)
 if tr == "udp":
     u.sendto(data, ("127.0.0.1", port))
 else:
     t = socket.create_connection(("127.0.0.1", port), timeout=2)
     t.sendall(data)
-status, forwarded, probe = "-", "no", "no"
+status, forwarded, probe, mf = "-", "no", "no", "-"
 pcid = b"probe-%d-%s" % (me, tr.encode())
 opt = (b"OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK-%s;rport\r\n"
        b"Max-Forwards: 70\r\nFrom: <sip:replay@home.example>;tag=r1\r\nTo: <sip:127.0.0.1:%d>;tag=probe\r\n"
@@ -130,6 +134,9 @@ while True:
                 continue
             if cid and cid in d:
                 forwarded = "yes"
+                m = re.search(rb"(?im)^max-forwards[ \t]*:[ \t]*(\d+)", d)
+                if m and mf == "-":
+                    mf = m.group(1).decode()
             if d.startswith(b"ACK "):
                 continue
             h = d.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
@@ -153,7 +160,7 @@ while True:
                 continue
             tbuf += d
             final_of(tbuf)
-print("status=%s forwarded=%s probe=%s busy=%.2f" % (status, forwarded, probe, busy or 0.0))
+print("status=%s forwarded=%s probe=%s busy=%.2f mf=%s" % (status, forwarded, probe, busy or 0.0, mf))
 EOF
 
 # alive PID: running, not a zombie.
@@ -171,7 +178,7 @@ fi
 SANS=0
 for f in $FILES; do
 	n=$(basename "$f" .sip)
-	want=$(printf '%s\n' "$EXPECT" | awk -v n="$n" '$1 == n { print $2 " " $3 }')
+	want=$(printf '%s\n' "$EXPECT" | awk -v n="$n" '$1 == n { print $2 " " $3 " " ($4 == "" ? "-" : $4) }')
 	for tr in udp tcp; do
 		got=$(python3 "$WORK/replay.py" "$f" "$tr" "$P_PRI" "$P_UAS" "$PID_primary" 2>"$WORK/replay.err" ||
 			echo "replayer failed")
@@ -196,12 +203,15 @@ for f in $FILES; do
 			continue
 		fi
 		if [ -n "$want" ]; then
-			w_st=${want% *} w_fw=${want#* }
+			set -f; set -- $want; set +f	# the table holds * (any)
+			w_st=$1 w_fw=$2 w_mf=$3
 			g_st=$(echo "$got" | sed 's/.*status=\([^ ]*\).*/\1/')
 			g_fw=$(echo "$got" | sed 's/.*forwarded=\([^ ]*\).*/\1/')
+			g_mf=$(echo "$got" | sed 's/.*mf=\([^ ]*\).*/\1/')
 			[ "$w_st" != "*" ] || w_st=$g_st
 			[ "$w_fw" != "*" ] || w_fw=$g_fw
 			is "$n over $tr: answer status, forwarded to the next hop" "$g_st $g_fw" "$w_st $w_fw"
+			[ "$w_mf" = - ] || is "$n over $tr: Max-Forwards sent on" "$g_mf" "$w_mf"
 		fi
 	done
 done
