@@ -61,6 +61,10 @@ static int conf_defaults(struct conf *c)
 	c->policy.on_unknown_target = CONF_FORWARD;
 	c->policy.verify_imessage = false;
 	c->krr.require_signed = false;
+	c->overload.queue_high = CONF_QUEUE_HIGH_DEFAULT;
+	c->overload.queue_low = CONF_QUEUE_LOW_DEFAULT;
+	c->overload.max_in_flight = CONF_MAX_IN_FLIGHT_DEFAULT;
+	c->overload.retry_after = CONF_RETRY_AFTER_DEFAULT;
 	c->log.level = CONF_LOG_INFO;
 	if ((c->lookup.backend = strdup(DEFAULT_BACKEND)) == NULL ||
 	    (c->server.listen.v = calloc(1, sizeof(char *))) == NULL ||
@@ -166,6 +170,14 @@ static const struct field krr_fields[] = {
 	END
 };
 
+static const struct field overload_fields[] = {
+	INT(struct conf, "queue_high", overload.queue_high, 1, 100),
+	INT(struct conf, "queue_low", overload.queue_low, 0, 99),
+	INT(struct conf, "max_in_flight", overload.max_in_flight, 0, CONF_MAX_IN_FLIGHT_MAX),
+	INT(struct conf, "retry_after", overload.retry_after, 1, CONF_RETRY_AFTER_MAX),
+	END
+};
+
 static const struct field log_fields[] = {
 	ENUM(struct conf, "level", log.level, log_levels),
 	FIELD(struct conf, "audit", F_PATH, log.audit),
@@ -179,6 +191,7 @@ static const struct field conf_fields[] = {
 	GROUP("lookup", lookup_fields),
 	GROUP("policy", policy_fields),
 	GROUP("krr", krr_fields),
+	GROUP("overload", overload_fields),
 	GROUP("log", log_fields),
 	END
 };
@@ -800,6 +813,14 @@ static void check_policy(struct loader *ld, const struct conf *c, const config_s
 		    "policy.verify_imessage: needs kms_certificates (the KPAKs are in KmsCertificate files)");
 }
 
+static void check_overload(struct loader *ld, const struct conf *c, const config_setting_t *os)
+{
+	if (c->overload.queue_low >= c->overload.queue_high)
+		diag(ld, either(member(os, "queue_low"), os),
+		    "overload.queue_low: must be below overload.queue_high (%d), or refusing never stops",
+		    c->overload.queue_high);
+}
+
 static void check_folder(struct loader *ld, const config_setting_t *s, const char *key, const char *path)
 {
 	DIR *d = opendir(path);
@@ -938,6 +959,7 @@ static void check(struct loader *ld, const struct conf *c)
 	check_lookup(ld, c, member(root, "lookup"));
 	check_policy(ld, c, member(root, "policy"));
 	check_krr(ld, c, member(root, "krr"));
+	check_overload(ld, c, member(root, "overload"));
 }
 
 /* ---- the three passes ---- */

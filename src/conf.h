@@ -12,6 +12,13 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 #define CONF_SIP_T1_DEFAULT	500
 #define CONF_SIP_T1_MIN		10
 #define CONF_SIP_T1_MAX		10000
+/* overload = { ... }: see mcx-sdproxy.conf(5) */
+#define CONF_QUEUE_HIGH_DEFAULT		50	/* % of a SIP socket's receive buffer */
+#define CONF_QUEUE_LOW_DEFAULT		10
+#define CONF_MAX_IN_FLIGHT_DEFAULT	20000
+#define CONF_MAX_IN_FLIGHT_MAX		1000000
+#define CONF_RETRY_AFTER_DEFAULT	5	/* seconds */
+#define CONF_RETRY_AFTER_MAX		3600
 
 enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
@@ -83,6 +90,12 @@ struct conf {
 		char *trust_anchors;		/* optional */
 		bool require_signed;		/* default: false */
 	} krr;
+	struct {
+		int queue_high;			/* % of a UDP receive buffer queued: refuse new requests (default 50) */
+		int queue_low;			/* % below which refusing stops (default 10) */
+		int max_in_flight;		/* forwarded requests unanswered: refuse at this many; 0: no limit */
+		int retry_after;		/* seconds, in the 503 (default 5) */
+	} overload;
 	struct {
 		enum conf_log_level level;	/* default: info */
 		char *audit;			/* optional audit log path */

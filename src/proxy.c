@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +50,7 @@ struct txn;
 
 #include "krr.h"
 #include "log.h"
+#include "overload.h"
 #include "policy.h"
 #include "proxy.h"
 #include "request.h"
@@ -72,6 +76,8 @@ struct txn;
 #define UDP_MAX		65000
 /* nta's mark on a response it made itself (nta_internal.h NTA_INTERNAL_MSG): a transport error, a timeout. */
 #define NTA_OWN_RESPONSE	(1 << 15)
+/* How often the load is measured besides at each new request: for the "over" line when none come. */
+#define LOAD_PERIOD_MS	50
 /* Socket buffers that ride out a scheduling stall at thousands of calls per second (the kernel caps them at net.core.rmem_max/wmem_max). */
 #define UDP_BUFFER	(4u << 20)
 
@@ -97,6 +103,12 @@ struct proxy {
 	struct txn *txns;		/* in flight, for stop */
 	struct held_ack *acks;		/* ACKs waiting for DNS */
 	unsigned in_flight;
+	int udp_fds[MAX_LISTEN];	/* the SIP UDP sockets, whose receive queues say how far behind we are */
+	size_t n_udp_fds;
+	struct overload overload;
+	unsigned queue_pct;		/* the last measurement */
+	struct timespec overload_since;
+	su_timer_t *load_timer;
 	bool stopping;
 	int sigfd;
 	su_wait_t sigwait[1];
@@ -720,6 +732,112 @@ static void forward_ack(struct proxy *p, msg_t *msg, const sip_t *sip, const url
 		held_ack_free(a);
 }
 
+/* ---- overload control ---- */
+
+/* How full the fullest SIP UDP receive queue is, in % of its buffer (SO_MEMINFO counts what the kernel holds). */
+static unsigned queue_percent(const struct proxy *p)
+{
+	unsigned pct = 0;
+
+	for (size_t i = 0; i < p->n_udp_fds; i++) {
+		uint32_t mem[SK_MEMINFO_VARS] = { 0 };
+		socklen_t len = sizeof(mem);
+		if (getsockopt(p->udp_fds[i], SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 || !mem[SK_MEMINFO_RCVBUF])
+			continue;
+		uint64_t q = (uint64_t)mem[SK_MEMINFO_RMEM_ALLOC] * 100 / mem[SK_MEMINFO_RCVBUF];
+		if (q > pct)
+			pct = q > 100 ? 100 : (unsigned)q;
+	}
+	return pct;
+}
+
+static void load_changed(struct proxy *p, enum overload_change c)
+{
+	const struct conf *cf = p->world->conf;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (c == OVERLOAD_STARTED) {
+		p->overload_since = now;
+		if (p->overload.cause == OVERLOAD_QUEUE)
+			log_warn("overload: receive queue %u %% full (queue_high %d %%), %u request(s) in flight: "
+			    "refusing new requests with 503 Retry-After %d", p->queue_pct, cf->overload.queue_high,
+			    p->in_flight, cf->overload.retry_after);
+		else
+			log_warn("overload: %u request(s) in flight (max_in_flight %d), receive queue %u %% full: "
+			    "refusing new requests with 503 Retry-After %d", p->in_flight, cf->overload.max_in_flight,
+			    p->queue_pct, cf->overload.retry_after);
+	} else if (c == OVERLOAD_ENDED) {
+		long ms = (now.tv_sec - p->overload_since.tv_sec) * 1000L +
+		    (now.tv_nsec - p->overload_since.tv_nsec) / 1000000L;
+		log_warn("overload: over after %ld ms, %lu new request(s) refused, receive queue at most %u %% full: "
+		    "admitting again", ms, p->overload.refused, p->overload.peak_queue);
+	}
+}
+
+static void measure_load(struct proxy *p)
+{
+	const struct conf *cf = p->world->conf;
+	const struct overload_limits l = {
+		.queue_high = (unsigned)cf->overload.queue_high, .queue_low = (unsigned)cf->overload.queue_low,
+		.max_in_flight = (unsigned)cf->overload.max_in_flight, .retry_after = (unsigned)cf->overload.retry_after,
+	};
+	load_changed(p, overload_update(&p->overload, &l, p->queue_pct, p->in_flight));
+}
+
+static void on_load_timer(struct proxy *p, su_timer_t *timer, su_timer_arg_t *arg)
+{
+	(void)timer;
+	(void)arg;
+	p->queue_pct = queue_percent(p);
+	measure_load(p);
+}
+
+/*
+ * New work only: a request outside any dialog that is neither ACK nor
+ * CANCEL.  What belongs to a call already admitted (responses, ACK,
+ * CANCEL, in-dialog requests) is always served.  True when refused.
+ */
+static bool refused_for_load(struct proxy *p, nta_incoming_t *irq, const sip_t *in)
+{
+	sip_method_t m = in->sip_request->rq_method;
+
+	if (m == sip_method_ack || m == sip_method_cancel || (in->sip_to && in->sip_to->a_tag))
+		return false;
+	/* Measured at each new request (one getsockopt per UDP socket): a timer would lag behind a queue that drains fast. */
+	p->queue_pct = queue_percent(p);
+	measure_load(p);
+	if (overload_admit(&p->overload))
+		return false;
+	char secs[16];
+	snprintf(secs, sizeof(secs), "%d", p->world->conf->overload.retry_after);
+	nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR(secs), TAG_END());
+	nta_incoming_destroy(irq);
+	return true;
+}
+
+/* The UDP sockets nta listens on: open descriptors bound to one of our UDP ports. */
+static void find_udp_sockets(struct proxy *p)
+{
+	for (int fd = 0; fd < 1024 && p->n_udp_fds < MAX_LISTEN; fd++) {
+		int type = 0;
+		socklen_t tl = sizeof(type);
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM ||
+		    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+		    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+			continue;
+		unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+		    ((struct sockaddr_in6 *)&ss)->sin6_port);
+		for (size_t i = 0; i < p->n_me; i++)
+			if (strcasecmp(p->me[i].proto, "udp") == 0 && (unsigned)atoi(p->me[i].port) == port) {
+				p->udp_fds[p->n_udp_fds++] = fd;
+				break;
+			}
+	}
+}
+
 static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *in)
 {
 	(void)leg;
@@ -728,6 +846,8 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 
 	if (p->stopping)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
+	if (refused_for_load(p, irq, in))
+		return 0;
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
 	if (looped(p, in)) {
@@ -997,6 +1117,18 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		proxy_free(p);
 		return -ENOMEM;
 	}
+	find_udp_sockets(p);
+	for (size_t i = 0; i < p->n_me; i++)
+		if (strcasecmp(p->me[i].proto, "udp") == 0 && p->n_udp_fds == 0) {
+			log_warn("overload: the UDP sockets were not found: only overload.max_in_flight limits the load");
+			break;
+		}
+	if ((p->load_timer = su_timer_create(su_root_task(p->root), LOAD_PERIOD_MS)) == NULL ||
+	    su_timer_run(p->load_timer, on_load_timer, NULL) < 0) {
+		snprintf(err, errlen, "cannot start the load timer");
+		proxy_free(p);
+		return -ENOMEM;
+	}
 	/* Bound and listening (listen URIs may name hosts): from here on no blocking DNS, no unbounded message. */
 	sofia_guard_arm(MAX_MESSAGE);
 	*out = p;
@@ -1099,6 +1231,8 @@ void proxy_free(struct proxy *p)
 	resolver_free(p->resolver);
 	if (p->stop_timer)
 		su_timer_destroy(p->stop_timer);
+	if (p->load_timer)
+		su_timer_destroy(p->load_timer);
 	if (p->leg)
 		nta_leg_destroy(p->leg);
 	if (p->agent)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """SIP over UDP on loopback for the tests, where sipp is not the point.
 
-    sipnet.py sink PORT LOG
+    sipnet.py sink PORT LOG [DELAY]
         Records each request received ("METHOD CALL-ID", one line, flushed) and
-        answers it: 486 to INVITE, nothing to ACK, 200 to anything else.
+        answers it: 486 to INVITE (DELAY seconds later, default 0), nothing to
+        ACK, 200 to anything else.
     sipnet.py send PORT FILE [SECONDS]
         Sends the message in FILE to 127.0.0.1:PORT from an ephemeral port and
         prints each response that comes back as "T STATUS-LINE" (T: seconds
@@ -21,12 +22,20 @@ def header(text, name, compact):
     return m.group(1) if m else "-"
 
 
-def sink(port, log):
+def sink(port, log, delay):
     out = open(log, "a")
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))
+    later = []  # (due, response, peer), in order of due
     while True:
-        data, peer = s.recvfrom(65535)
+        while later and later[0][0] <= time.time():
+            s.sendto(later[0][1], later[0][2])
+            later.pop(0)
+        s.settimeout(max(0.001, later[0][0] - time.time()) if later else None)
+        try:
+            data, peer = s.recvfrom(65535)
+        except socket.timeout:
+            continue
         text = data.decode("latin-1")
         first = text.split("\r\n", 1)[0]
         if first.startswith("SIP/2.0"):
@@ -39,8 +48,11 @@ def sink(port, log):
         heads = text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
         keep = [h for h in heads if re.match(r"^(Via|v|From|f|To|t|Call-ID|i|CSeq)[ \t]*:", h, re.I)]
         status = "486 Busy Here" if method == "INVITE" else "200 OK"
-        resp = "SIP/2.0 %s\r\n%s\r\nContent-Length: 0\r\n\r\n" % (status, "\r\n".join(keep))
-        s.sendto(resp.encode("latin-1"), peer)
+        resp = ("SIP/2.0 %s\r\n%s\r\nContent-Length: 0\r\n\r\n" % (status, "\r\n".join(keep))).encode("latin-1")
+        if method == "INVITE" and delay > 0:
+            later.append((time.time() + delay, resp, peer))
+        else:
+            s.sendto(resp, peer)
 
 
 def send(port, path, wait):
@@ -69,7 +81,7 @@ def send(port, path, wait):
 
 if __name__ == "__main__":
     if sys.argv[1] == "sink":
-        sink(int(sys.argv[2]), sys.argv[3])
+        sink(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 0.0)
     elif sys.argv[1] == "send":
         send(int(sys.argv[2]), sys.argv[3], float(sys.argv[4]) if len(sys.argv) > 4 else 2.0)
     else:

@@ -154,6 +154,10 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(c->server.listen.v[0], "sip:127.0.0.1:5060;transport=udp");
 	ck_assert_ptr_null(c->server.next_hop);
 	ck_assert_int_eq(c->server.sip_t1, 500);
+	ck_assert_int_eq(c->overload.queue_high, 50);
+	ck_assert_int_eq(c->overload.queue_low, 10);
+	ck_assert_int_eq(c->overload.max_in_flight, 20000);
+	ck_assert_int_eq(c->overload.retry_after, 5);
 	ck_assert_uint_eq(c->n_kms, 1);
 	ck_assert_str_eq(c->kms[0].uri, "kms.home.example");
 	ck_assert_int_eq(c->kms[0].role, CONF_KMS_HOME);
@@ -218,6 +222,10 @@ START_TEST(test_full)
 	ck_assert_str_eq(c->server.listen.v[1], "sip:[::1]:5070;transport=tcp");
 	ck_assert_str_eq(c->server.next_hop, "sip:127.0.0.1:5080");
 	ck_assert_int_eq(c->server.sip_t1, 250);
+	ck_assert_int_eq(c->overload.queue_high, 70);
+	ck_assert_int_eq(c->overload.queue_low, 40);
+	ck_assert_int_eq(c->overload.max_in_flight, 0);
+	ck_assert_int_eq(c->overload.retry_after, 30);
 
 	ck_assert_uint_eq(c->n_kms, 3);
 	ck_assert_int_eq(c->kms[0].role, CONF_KMS_HOME);
