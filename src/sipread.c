@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,9 +115,15 @@ const msg_mclass_t *sipread_mclass(void)
 	 * header in the same place.
 	 */
 	msg_href_t orig[MAX_CLASSES];
+	/*
+	 * msg_mclass_clone allocates mc_hash_size entries, more than the
+	 * mc_hash[MC_HASH_SIZE] the type declares: index them through a plain
+	 * pointer (indexing the declared array past 127 is undefined).
+	 */
+	msg_href_t *hash = (msg_href_t *)((char *)mc + offsetof(msg_mclass_t, mc_hash));
 	n_bounded = 0;
 	for (int i = 0; i < mc->mc_hash_size; i++) {
-		msg_href_t *hr = &mc->mc_hash[i];
+		msg_href_t *hr = &hash[i];
 		if (!hr->hr_class || n_bounded == MAX_CLASSES)
 			continue;
 		orig[n_bounded] = *hr;
