@@ -33,6 +33,7 @@ struct txn;
 #define NTA_OUTGOING_MAGIC_T	struct txn
 
 #include <sofia-sip/hostdomain.h>
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/nta.h>
 #include <sofia-sip/nta_stateless.h>
@@ -67,6 +68,9 @@ struct txn;
 #define LOOP_KEY_LEN	16	/* characters of the loop-detection part of our branch */
 #define BRANCH_MAX	(7 + LOOP_KEY_LEN + 1 + 16)	/* z9hG4bK KEY . RANDOM */
 #define STOP_GRACE_MS	500	/* how long the loop runs after stop, for the last messages */
+/* RFC 3261 Timer C (> 3 minutes; nta's 185 s) for an INVITE we answer for ourselves once detached. */
+#define TIMER_C_MS	185000u
+#define BRANCH_BUCKETS	16384	/* detached INVITEs by branch: a few per bucket at thousands of calls ringing */
 #define MAX_MESSAGE	(256 * 1024)
 /*
  * A request travels the way it came: nta would otherwise try TCP for every
@@ -116,6 +120,8 @@ struct proxy {
 	proxy_signal_fn *on_signal;
 	void *signal_arg;
 	su_timer_t *stop_timer;
+	unsigned load_ticks;		/* of load_timer: Timer C is looked at every second */
+	struct txn *by_branch[BRANCH_BUCKETS];	/* detached INVITEs (see detach) */
 };
 
 /* One proxied request: the server transaction upstream, the client one downstream. */
@@ -131,6 +137,20 @@ struct txn {
 	struct resolve_result targets;	/* where DNS said the next hop is, in order */
 	size_t next_target;
 	char call_id[128];		/* for logs */
+	char route[128];		/* where the request was sent: a URI, or "" for its Route or Request-URI */
+	/*
+	 * Detached: an INVITE sent on over UDP whose client transaction we
+	 * gave back to nta at the first provisional answer (detach), so that
+	 * nta does not keep it for Timer D (32 s) after the call is set up;
+	 * its later answers come through on_stray and are matched here by
+	 * the branch of our Via.
+	 */
+	bool detached;
+	bool cancelled;			/* a CANCEL went downstream */
+	msg_t *sent;			/* detached: the INVITE as sent on, our Via on top (for CANCEL and ACK) */
+	char branch[BRANCH_MAX + 1];	/* detached: that Via's branch */
+	struct txn *hnext;		/* detached: in p->by_branch */
+	uint32_t detached_at;		/* ms, su_now() */
 	bool answered;			/* a final response went upstream */
 };
 
@@ -153,8 +173,39 @@ static void txn_link(struct proxy *p, struct txn *t)
 	p->in_flight++;
 }
 
+static size_t branch_bucket(const char *branch)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *c = (const unsigned char *)branch; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h % BRANCH_BUCKETS;
+}
+
+static struct txn *branch_find(struct proxy *p, const char *branch)
+{
+	for (struct txn *t = p->by_branch[branch_bucket(branch)]; t; t = t->hnext)
+		if (strcmp(t->branch, branch) == 0)
+			return t;
+	return NULL;
+}
+
+static void branch_remove(struct txn *t)
+{
+	for (struct txn **pp = &t->p->by_branch[branch_bucket(t->branch)]; *pp; pp = &(*pp)->hnext)
+		if (*pp == t) {
+			*pp = t->hnext;
+			break;
+		}
+	t->hnext = NULL;
+}
+
 static void txn_free(struct txn *t)
 {
+	if (t->detached) {
+		branch_remove(t);
+		msg_destroy(t->sent);
+	}
 	if (t->prev) {
 		if ((*t->prev = t->next) != NULL)
 			t->next->prev = t->prev;
@@ -288,6 +339,163 @@ static bool krr_coming_back(struct txn *t, const sip_t *sip)
 	return here;
 }
 
+/* ---- detached INVITEs: ours from the first provisional answer on ---- */
+
+static const url_string_t *route_of(const struct txn *t)
+{
+	return t->route[0] ? URL_STRING_MAKE(t->route) : NULL;
+}
+
+/* Where a request was sent, as a string: route may be a url_t (server.next_hop) or a string. */
+static void remember_route(struct txn *t, const url_string_t *route)
+{
+	t->route[0] = '\0';
+	if (!route)
+		return;
+	if (url_string_p(route))
+		snprintf(t->route, sizeof(t->route), "%s", route->us_str);
+	else if (url_e(t->route, (isize_t)sizeof(t->route), route->us_url) >= (issize_t)sizeof(t->route))
+		t->route[0] = '\0';	/* cannot be: configured next hops are short; its Route then decides */
+}
+
+/*
+ * An ACK (for a non-2xx final answer, RFC 3261 17.1.1.3) or a CANCEL (9.1)
+ * for the INVITE req as we sent it: its Request-URI, our Via on top, its
+ * Route set, From, Call-ID and CSeq number; To from the answer for an ACK.
+ * Without req (an answer repeated after we let the INVITE go), from the
+ * answer alone: its To URI as Request-URI (the next hop matches the ACK to
+ * its transaction by the branch), no Route.
+ */
+static msg_t *make_hop_request(struct proxy *p, sip_method_t method, const sip_t *req, const sip_t *answer)
+{
+	const sip_t *base = req ? req : answer;
+	msg_t *m = nta_msg_create(p->agent, 0);
+	sip_t *s = m ? sip_object(m) : NULL;
+	char via[512];
+
+	if (!s || !base->sip_via || !base->sip_from || !base->sip_call_id || !base->sip_cseq ||
+	    !(req ? req->sip_to : answer->sip_to) ||
+	    msg_header_field_e(via, sizeof(via), (const msg_header_t *)base->sip_via, 0) >= (issize_t)sizeof(via))
+		goto fail;
+	su_home_t *h = msg_home(m);
+	const url_t *ruri = req ? req->sip_request->rq_url : answer->sip_to->a_url;
+	const char *name = method == sip_method_ack ? "ACK" : "CANCEL";
+	if (sip_add_tl(m, s,
+	    SIPTAG_REQUEST(sip_request_create(h, method, name, (const url_string_t *)ruri, NULL)),
+	    SIPTAG_VIA_STR(via),
+	    SIPTAG_MAX_FORWARDS_STR("70"),
+	    TAG_IF(req, SIPTAG_ROUTE(req ? req->sip_route : NULL)),
+	    SIPTAG_FROM(base->sip_from),
+	    SIPTAG_TO(method == sip_method_ack && answer ? answer->sip_to : base->sip_to),
+	    SIPTAG_CALL_ID(base->sip_call_id),
+	    SIPTAG_CSEQ(sip_cseq_create(h, base->sip_cseq->cs_seq, method, name)),
+	    TAG_END()) < 0 || !s->sip_request || !s->sip_cseq)
+		goto fail;
+	return m;
+fail:
+	if (m)
+		msg_destroy(m);
+	return NULL;
+}
+
+/* ACK a non-2xx final answer to an INVITE of ours hop by hop: to route, or (NULL) where its Route or Request-URI say. */
+static void ack_answer(struct proxy *p, const sip_t *req, const sip_t *answer, const url_string_t *route)
+{
+	msg_t *ack = make_hop_request(p, sip_method_ack, req, answer);
+
+	if (!ack || nta_msg_tsend(p->agent, ack, route, NTATAG_USER_VIA(1), TAG_END()) < 0)
+		log_debug("call %s: ACK of %d not sent", answer->sip_call_id ? answer->sip_call_id->i_id : "-",
+		    answer->sip_status->st_status);
+}
+
+static void cancel_detached(struct txn *t)
+{
+	if (t->cancelled)
+		return;
+	t->cancelled = true;
+	msg_t *cancel = make_hop_request(t->p, sip_method_cancel, sip_object(t->sent), NULL);
+	/* A client transaction of its own (retransmitted until answered); nta frees it when it ends. */
+	if (!cancel || !nta_outgoing_mcreate(t->p->agent, NULL, NULL, route_of(t), cancel, NTATAG_USER_VIA(1),
+	    TAG_END())) {
+		log_warn("call %s: CANCEL not sent downstream", t->call_id);
+		if (cancel)
+			msg_destroy(cancel);
+	}
+}
+
+/*
+ * nta keeps an INVITE client transaction over UDP 32 s after its final
+ * answer (Timer D, which no setting shortens), ~20 kB for every call
+ * set up.  A provisional answer shows the next hop has the INVITE, so the
+ * transaction has nothing left to retransmit: give it back to nta now
+ * (not completed, it is freed at once) and take its answers ourselves.
+ */
+static void detach(struct txn *t, nta_outgoing_t *orq)
+{
+	msg_t *req = nta_outgoing_getrequest(orq);
+	const sip_t *rs = req ? sip_object(req) : NULL;
+
+	if (t->cancelled || !rs || !rs->sip_via || !rs->sip_via->v_branch || !rs->sip_via->v_protocol ||
+	    strcasecmp(rs->sip_via->v_protocol, "SIP/2.0/UDP") != 0 ||
+	    strlen(rs->sip_via->v_branch) > BRANCH_MAX) {
+		if (req)
+			msg_destroy(req);	/* reliable transports: nta lets the transaction go at its final answer */
+		return;
+	}
+	t->sent = req;
+	snprintf(t->branch, sizeof(t->branch), "%s", rs->sip_via->v_branch);
+	t->detached = true;
+	t->detached_at = su_time_ms(su_now());
+	size_t b = branch_bucket(t->branch);
+	t->hnext = t->p->by_branch[b];
+	t->p->by_branch[b] = t;
+	t->orq = NULL;
+	nta_outgoing_destroy(orq);
+	log_debug("call %s: INVITE answered provisionally: its answers are ours from here (branch %s)", t->call_id,
+	    t->branch);
+}
+
+/* An answer to a detached INVITE (msg is ours to free or pass on). */
+static void detached_answer(struct txn *t, msg_t *msg, sip_t *sip)
+{
+	int status = sip->sip_status->st_status;
+
+	if (status <= 100) {
+		msg_destroy(msg);
+		return;
+	}
+	if (status >= 300)
+		ack_answer(t->p, sip_object(t->sent), sip, route_of(t));
+	if (status == 488 && t->facts && krr_coming_back(t, sip)) {
+		msg_destroy(msg);
+		txn_free(t);
+		return;
+	}
+	sip_via_remove(msg, sip);
+	nta_incoming_mreply(t->irq, msg);
+	if (status >= 200) {
+		t->answered = true;
+		txn_free(t);
+	}
+}
+
+/* Timer C, once a second: a detached INVITE without a final answer for 3 minutes is cancelled, 408 upstream. */
+static void expire_detached(struct proxy *p)
+{
+	uint32_t now = su_time_ms(su_now());
+
+	for (struct txn *t = p->txns, *next; t; t = next) {
+		next = t->next;
+		if (!t->detached || t->answered || now - t->detached_at < TIMER_C_MS)
+			continue;
+		log_warn("call %s: no final answer within Timer C: cancelled downstream, 408 upstream", t->call_id);
+		cancel_detached(t);
+		nta_incoming_treply(t->irq, SIP_408_REQUEST_TIMEOUT, TAG_END());
+		t->answered = true;
+		txn_free(t);
+	}
+}
+
 static bool try_next_target(struct txn *t);
 
 static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
@@ -328,7 +536,8 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 	if (status >= 200) {
 		t->answered = true;
 		txn_free(t);
-	}
+	} else if (nta_outgoing_method(orq) == sip_method_invite)
+		detach(t, orq);
 	return 0;
 }
 
@@ -341,6 +550,11 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 		txn_free(t);
 		return 0;
 	}
+	if (sip->sip_request && sip->sip_request->rq_method == sip_method_cancel && t->detached && !t->answered) {
+		log_debug("call %s: CANCEL forwarded", t->call_id);
+		cancel_detached(t);
+		return 0;
+	}
 	if (sip->sip_request && sip->sip_request->rq_method == sip_method_cancel && !t->orq && !t->answered) {
 		/* Cancelled while DNS was still answering: nothing went downstream. */
 		log_debug("call %s: CANCEL before the next hop was resolved", t->call_id);
@@ -351,16 +565,41 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 	}
 	if (sip->sip_request && sip->sip_request->rq_method == sip_method_cancel && t->orq) {
 		log_debug("call %s: CANCEL forwarded", t->call_id);
+		t->cancelled = true;
 		nta_outgoing_tcancel(t->orq, NULL, NULL, TAG_END());
 	}
 	return 0;
 }
 
-/* A response no transaction owns: a 2xx to INVITE retransmitted downstream goes upstream statelessly. */
+/*
+ * A response no transaction of nta owns: an answer to a detached INVITE
+ * (detach), a non-2xx repeated after it (ACKed again), or a 2xx to INVITE
+ * retransmitted downstream, which goes upstream statelessly.
+ */
 static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
-	if (sip && sip->sip_status && sip->sip_via && sip->sip_via->v_next &&
-	    is_me(p, sip->sip_via->v_host, sip->sip_via->v_port)) {
+	bool ours = sip && sip->sip_status && sip->sip_via && sip->sip_cseq &&
+	    is_me(p, sip->sip_via->v_host, sip->sip_via->v_port);
+	if (ours && sip->sip_cseq->cs_method == sip_method_invite && sip->sip_via->v_branch) {
+		struct txn *t = branch_find(p, sip->sip_via->v_branch);
+		if (t) {
+			detached_answer(t, msg, sip);
+			return 0;
+		}
+		if (sip->sip_status->st_status >= 300) {
+			/* A non-2xx repeated after its INVITE was let go: our ACK was lost; ACK it where it came from. */
+			char from[96], host[64];
+			const su_sockaddr_t *su = msg_addr(msg);
+			if (su && su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof(host))) {
+				snprintf(from, sizeof(from), su->su_family == AF_INET6 ? "sip:[%s]:%u;transport=udp" :
+				    "sip:%s:%u;transport=udp", host, ntohs(su->su_port));
+				ack_answer(p, NULL, sip, (const url_string_t *)from);
+			}
+			nta_msg_discard(agent, msg);
+			return 0;
+		}
+	}
+	if (ours && sip->sip_via->v_next) {
 		int status = sip->sip_status->st_status;
 		/* nta_msg_tsend takes our Via off a response and sends it to the next one; it frees msg either way. */
 		if (nta_msg_tsend(agent, msg, NULL, TAG_END()) < 0)
@@ -622,6 +861,7 @@ static bool try_next_target(struct txn *t)
 		if (msg == t->prepared)
 			t->prepared = NULL;	/* the last target gets the original */
 		char branch[BRANCH_MAX + 1];
+		remember_route(t, route);
 		t->orq = nta_outgoing_mcreate(t->p->agent, on_response, t, route, msg,
 		    NTATAG_BRANCH_KEY(new_branch(t->p, sip_object(msg), branch)), TAG_END());
 		if (t->orq)
@@ -791,6 +1031,8 @@ static void on_load_timer(struct proxy *p, su_timer_t *timer, su_timer_arg_t *ar
 	(void)arg;
 	p->queue_pct = queue_percent(p);
 	measure_load(p);
+	if (++p->load_ticks % (1000 / LOAD_PERIOD_MS) == 0)
+		expire_detached(p);
 }
 
 /*
@@ -973,6 +1215,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return 0;
 	}
 	char branch[BRANCH_MAX + 1];
+	remember_route(t, route);
 	t->orq = nta_outgoing_mcreate(p->agent, on_response, t, route, msg,
 	    NTATAG_BRANCH_KEY(new_branch(p, sip, branch)), TAG_END());
 	if (!t->orq) {
@@ -1208,6 +1451,8 @@ void proxy_stop(struct proxy *p)
 		struct txn *t = p->txns;
 		if (t->orq && !t->answered)
 			nta_outgoing_tcancel(t->orq, NULL, NULL, TAG_END());
+		else if (t->detached && !t->answered)
+			cancel_detached(t);
 		if (t->irq && !t->answered)
 			nta_incoming_treply(t->irq, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
 		t->answered = true;
