@@ -18,7 +18,7 @@
 # lookups fail at once).  There it makes the KRR keys and a primary's configuration
 # (tests/sip/lib_sip.sh make_conf: UDP and TCP on 127.0.0.1, next_hop the sink), starts the
 # sink (sipfuzz.py sink: the next hop, answering what the daemon forwards), the daemon with
-# ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1 (a stack for assertions too) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1:fast_unwind_on_malloc=0 (whole stacks, also through Sofia-SIP, which has no frame pointers; a stack for assertions too) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # (its stderr in the work folder), and sipfuzz.py fuzz.  A crash, a sanitizer report or a hang
 # stops the run (-k: goes on); the window of messages before it lands in OUTDIR/finding-N/,
 # minimised in OUTDIR/finding-N/min/.  At the end: a clean INVITE over each transport must reach
@@ -119,7 +119,7 @@ SIP_PIDS="$SIP_PIDS $SINK_PID"
 wait_bound udp "$SINK" 100 || { echo "sipfuzz.sh: the sink did not start" >&2; cat "$OUT/sink.log" >&2; exit 2; }
 
 # ---- the daemon ----
-export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1:fast_unwind_on_malloc=0:malloc_context_size=40 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 DLOG=$WORK/primary.log
 start_daemon primary.conf primary >/dev/null || { cat "$DLOG" >&2; exit 2; }
 echo "# daemon PID $PID_primary on $L:$P_PRI (udp, tcp), sink PID $SINK_PID on $L:$SINK"
