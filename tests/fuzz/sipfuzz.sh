@@ -18,7 +18,7 @@
 # lookups fail at once).  There it makes the KRR keys and a primary's configuration
 # (tests/sip/lib_sip.sh make_conf: UDP and TCP on 127.0.0.1, next_hop the sink), starts the
 # sink (sipfuzz.py sink: the next hop, answering what the daemon forwards), the daemon with
-# ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1:fast_unwind_on_malloc=0 (whole stacks, also through Sofia-SIP, which has no frame pointers; a stack for assertions too) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+# ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:handle_abort=1:fast_unwind_on_malloc=0 (whole stacks, also through Sofia-SIP, which has no frame pointers: about 3x slower; a stack for assertions too) UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # (its stderr in the work folder), and sipfuzz.py fuzz.  A crash, a sanitizer report or a hang
 # stops the run (-k: goes on); the window of messages before it lands in OUTDIR/finding-N/,
 # minimised in OUTDIR/finding-N/min/.  At the end: a clean INVITE over each transport must reach
