@@ -572,12 +572,21 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 }
 
 /*
- * A response no transaction of nta owns: an answer to a detached INVITE
- * (detach), a non-2xx repeated after it (ACKed again), or a 2xx to INVITE
- * retransmitted downstream, which goes upstream statelessly.
+ * What no transaction of nta owns.  Every request that is not a
+ * retransmission (there is no default leg: see on_request_message).  A
+ * response: an answer to a detached INVITE (detach), a non-2xx repeated
+ * after it (ACKed again), or a 2xx to INVITE retransmitted downstream or
+ * an answer to a request sent on statelessly, which go upstream
+ * statelessly.
  */
+static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip);
+
 static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
+	if (sip && sip->sip_request) {
+		on_request_message(p, agent, msg, sip);
+		return 0;
+	}
 	bool ours = sip && sip->sip_status && sip->sip_via && sip->sip_cseq &&
 	    is_me(p, sip->sip_via->v_host, sip->sip_via->v_port);
 	if (ours && sip->sip_cseq->cs_method == sip_method_invite && sip->sip_via->v_branch) {
@@ -1225,6 +1234,107 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	return 0;
 }
 
+/* ---- requests inside dialogs without a body: sent on statelessly ---- */
+
+/*
+ * Whether a request can go on statelessly (RFC 3261 16.11): inside a
+ * dialog, no body (so nothing to decide on), nothing for this proxy to
+ * answer (no Proxy-Require, no loop, Max-Forwards left, no parse error or
+ * repeated header, a SIP Request-URI without headers, loose routing), and
+ * a next hop that is an IP address: a DNS name may fail, and that failure
+ * must be answered.  A BYE, typically: its server transaction would be
+ * kept 32 s after its answer (Timer J) for nothing.
+ */
+static bool goes_statelessly(const struct proxy *p, const sip_t *sip)
+{
+	sip_method_t m = sip->sip_request->rq_method;
+	const url_t *ruri = sip->sip_request->rq_url;
+
+	if (p->stopping || m == sip_method_invite || m == sip_method_ack || m == sip_method_cancel ||
+	    m == sip_method_unknown || !sip->sip_to || !sip->sip_to->a_tag || !sip->sip_from ||
+	    !sip->sip_call_id || !sip->sip_cseq || !sip->sip_via || !sip->sip_via->v_branch || sip->sip_error ||
+	    (sip->sip_payload && sip->sip_payload->pl_len) ||
+	    (sip->sip_content_length && sip->sip_content_length->l_length) || sip->sip_proxy_require ||
+	    (sip->sip_max_forwards && sip->sip_max_forwards->mf_count == 0) ||
+	    ruri->url_type != url_sip || ruri->url_headers)
+		return false;
+	size_t n_routes = 0;
+	for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
+		if (++n_routes > MAX_ROUTES)
+			return false;
+	const sip_route_t *r = sip->sip_route;
+	while (r && is_me(p, r->r_url->url_host, r->r_url->url_port))
+		r = r->r_next;
+	if (r && !url_has_param(r->r_url, "lr"))
+		return false;
+	if (!r && is_me(p, ruri->url_host, ruri->url_port))
+		return false;
+	char maddr[256];
+	return !dns_host(r ? r->r_url : ruri, maddr, sizeof(maddr)) && !looped(p, sip);
+}
+
+/* The branch of a request sent on statelessly: the same for each retransmission (RFC 3261 16.11). */
+static const char *stateless_branch(const struct proxy *p, const sip_t *sip, char branch[BRANCH_MAX + 1])
+{
+	char key[LOOP_KEY_LEN + 1], tok[17];
+	su_md5_t md5[1];
+	uint8_t digest[SU_MD5_DIGEST_SIZE];
+
+	loop_key(p, sip, key);
+	su_md5_init(md5);
+	su_md5_str0update(md5, sip->sip_via->v_branch);
+	su_md5_str0update(md5, sip->sip_via->v_host);
+	su_md5_str0update(md5, sip->sip_via->v_port);
+	su_md5_str0update(md5, sip->sip_request->rq_method_name);
+	su_md5_digest(md5, digest);
+	issize_t n = msg_random_token(tok, 16, digest, sizeof(digest));
+	tok[n > 0 ? n : 0] = '\0';
+	snprintf(branch, BRANCH_MAX + 1, "z9hG4bK%s.%s", key, tok);
+	return branch;
+}
+
+static void forward_statelessly(struct proxy *p, msg_t *msg, sip_t *sip)
+{
+	char branch[BRANCH_MAX + 1];
+
+	stateless_branch(p, sip, branch);
+	if (sip->sip_max_forwards) {
+		sip->sip_max_forwards->mf_count--;
+		if (sip->sip_max_forwards->mf_count > MAX_FORWARDS_OUT)
+			sip->sip_max_forwards->mf_count = MAX_FORWARDS_OUT;
+		msg_fragment_clear(sip->sip_max_forwards->mf_common);
+	} else
+		sip_add_make(msg, sip, sip_max_forwards_class, "70");
+	strip_own_routes(p, msg, sip);
+	const char *call_id = sip->sip_call_id->i_id, *method = sip->sip_request->rq_method_name;
+	char what[160];
+	snprintf(what, sizeof(what), "call %s: %s", call_id, method);
+	/* nta adds our Via with that branch and frees msg either way. */
+	if (nta_msg_tsend(p->agent, msg, NULL, NTATAG_BRANCH_KEY(branch), TAG_END()) < 0)
+		log_warn("%s in a dialog not sent on statelessly: the next hop cannot be reached", what);
+}
+
+/*
+ * Every request that is not a retransmission comes here (the agent's
+ * callback: there is no default leg): in a dialog and without a body it
+ * may go on statelessly, anything else gets a server transaction and
+ * on_request.
+ */
+static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+	if (goes_statelessly(p, sip)) {
+		forward_statelessly(p, msg, sip);
+		return;
+	}
+	nta_incoming_t *irq = nta_incoming_create(agent, NULL, msg, sip, TAG_END());
+	if (!irq) {
+		log_warn("no server transaction for a %s request (out of memory?): dropped",
+		    sip->sip_request->rq_method_name);
+		return;
+	}
+	on_request(p, NULL, irq, sip);
+}
+
 /* ---- set-up ---- */
 
 /* Sofia-SIP's own messages (transport errors and the like) join our log, a line at a time. */
@@ -1354,11 +1464,6 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		proxy_free(p);
 		return rc;
-	}
-	if ((p->leg = nta_leg_tcreate(p->agent, on_request, p, NTATAG_NO_DIALOG(1), TAG_END())) == NULL) {
-		snprintf(err, errlen, "cannot create the default leg");
-		proxy_free(p);
-		return -ENOMEM;
 	}
 	find_udp_sockets(p);
 	for (size_t i = 0; i < p->n_me; i++)

@@ -10,7 +10,9 @@
     overload.py calls PORT SINK COUNT OUT
         Sends COUNT INVITEs outside any dialog back to back.
 
-Both then read the answers for at most 20 s, ACK every final answer to an
+Both then read the answers for at most 20 s, sending a request again while
+it has none as a UA would (the proxy sends requests inside dialogs on
+statelessly: a lost one is the UA's to repeat), ACK every final answer to an
 INVITE (burst: once every request has its answer, so that the queue drains
 as it would with new requests stopped), and write one line per request to
 OUT, in the order sent:
@@ -83,21 +85,35 @@ def queue_fill(port):
     return (int(m.group(1)), int(m.group(2))) if m else (0, 1)
 
 
-def collect(s, sent, port, me, out, ack_later):
-    final, retry, when = {}, {}, {}
+def collect(s, sent, port, me, out, ack_later, wire):
+    """wire: each request's datagram by Call-ID, sent again as a UA would
+    (RFC 3261 Timer A/E: 0.5 s, doubling, at most 4 s apart) while it has no
+    answer (an INVITE: none at all; other requests: no final one)."""
+    final, retry, when, heard = {}, {}, {}, set()
     acks = []
     t_sent = {cid: t for cid, _, t in sent}
+    method_of = {cid: method for cid, method, _ in sent}
     end = time.time() + 20
+    interval, next_resend = 0.5, time.time() + 0.5
     while len(final) < len(sent) and time.time() < end:
-        s.settimeout(max(0.01, end - time.time()))
+        if time.time() >= next_resend:
+            for cid, method, _ in sent:
+                if cid not in final and (method != "INVITE" or cid not in heard):
+                    s.sendto(wire[cid], (HOST, port))
+            interval = min(interval * 2, 4.0)
+            next_resend = time.time() + interval
+        s.settimeout(max(0.01, min(end, next_resend) - time.time()))
         try:
             data, _ = s.recvfrom(65535)
         except socket.timeout:
-            break
+            continue
         text = data.decode("latin-1")
         m = re.match(r"SIP/2\.0 (\d\d\d) ", text)
         cid = header(text, "Call-ID", "i")
-        if not m or cid not in t_sent or int(m.group(1)) < 200:
+        if not m or cid not in t_sent:
+            continue
+        heard.add(cid)
+        if int(m.group(1)) < 200:
             continue
         if header(text, "CSeq", "") and "INVITE" in header(text, "CSeq", ""):
             acks.append(ack_for(text, cid, me))
@@ -120,10 +136,11 @@ def main():
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((HOST, 0))
     me = s.getsockname()[1]
-    sent = []
+    sent, wire = [], {}
 
     def send(method, cid, in_dialog):
-        s.sendto(request(method, cid, me, sink, in_dialog), (HOST, port))
+        wire[cid] = request(method, cid, me, sink, in_dialog)
+        s.sendto(wire[cid], (HOST, port))
         sent.append((cid, method, time.time()))
 
     if mode == "burst":
@@ -150,7 +167,7 @@ def main():
             send("INVITE", "ovl-i-%d" % n, False)
     else:
         sys.exit(__doc__)
-    collect(s, sent, port, me, out, mode == "burst")
+    collect(s, sent, port, me, out, mode == "burst", wire)
 
 
 if __name__ == "__main__":
