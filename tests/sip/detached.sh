@@ -7,7 +7,9 @@
 #      again (his ACK "lost"): ACKed again, and alice gets no second 488;
 #   2. CANCEL after 180: bob gets CANCEL with the INVITE's branch, 487 back, alice 487 (cancel.sh
 #      does it through two daemons);
-#   3. 180 then 200: the call is set up and ended (seed4_call.sh does it through two daemons).
+#   3. 180 then 200: the call is set up and ended (seed4_call.sh does it through two daemons);
+#   4. a BYE inside a dialog, no body, numeric next hop: sent on statelessly, the same branch
+#      for its repetition (a stateless proxy leaves retransmitting to the client).
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -67,6 +69,21 @@ uac call uac_call $L "$L:$P_PRI"
 sipp_ok call "alice: INVITE, 180, 200, ACK, BYE, 200"
 uas_wait bobcall
 sipp_ok bobcall "bob: INVITE, 180, 200, ACK, BYE, 200"
+
+# ---- 4: a BYE in a dialog goes on statelessly, the same branch for its retransmission ----
+SIPNET_BRANCHES=$WORK/branches python3 "$top_srcdir/tests/sip/sipnet.py" sink "$P_UAS2" "$WORK/sink.log" &
+SIP_PIDS="$SIP_PIDS $!"
+wait_bound udp "$P_UAS2"
+printf 'BYE sip:bob@%s:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s:9;rport;branch=z9hG4bK-bye1\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=a1\r\nTo: <%s>;tag=b1\r\nCall-ID: stateless-bye\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n' \
+	"$L" "$P_UAS2" "$L" "$ALICE" "$BOB" >"$WORK/bye.sip"
+python3 "$top_srcdir/tests/sip/sipnet.py" send "$P_PRI" "$WORK/bye.sip" 3 >"$WORK/bye1.out" 2>&1 || :
+python3 "$top_srcdir/tests/sip/sipnet.py" send "$P_PRI" "$WORK/bye.sip" 3 >"$WORK/bye2.out" 2>&1 || :
+is "the BYE and its repetition: 200 from the next hop both times" "$(cut -d' ' -f2- "$WORK/bye1.out") | $(cut -d' ' -f2- "$WORK/bye2.out")" \
+	"SIP/2.0 200 OK | SIP/2.0 200 OK"
+is "the next hop got both with the same branch of the primary (RFC 3261 16.11)" \
+	"$(awk '$2 == "stateless-bye" { print $3 }' "$WORK/branches" | uniq -c | awk '{ print $1 }')" 2
+like "that branch is the primary's: magic cookie, loop key, a token" \
+	"$(awk '$2 == "stateless-bye" { print $3; exit }' "$WORK/branches")" '^z9hG4bK[A-Za-z0-9]{16}\.[A-Za-z0-9]+$'
 
 stop_daemon primary
 done_testing

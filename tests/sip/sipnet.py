@@ -4,13 +4,15 @@
     sipnet.py sink PORT LOG [DELAY]
         Records each request received ("METHOD CALL-ID", one line, flushed) and
         answers it: 486 to INVITE (DELAY seconds later, default 0), nothing to
-        ACK, 200 to anything else.
+        ACK, 200 to anything else.  With $SIPNET_BRANCHES naming a file, also
+        "METHOD CALL-ID BRANCH" (the top Via's) there.
     sipnet.py send PORT FILE [SECONDS]
         Sends the message in FILE to 127.0.0.1:PORT from an ephemeral port and
         prints each response that comes back as "T STATUS-LINE" (T: seconds
         since sending), until a final response or SECONDS (default 2); the
         final response, whole, goes to FILE.final.
 """
+import os
 import re
 import socket
 import sys
@@ -24,6 +26,7 @@ def header(text, name, compact):
 
 def sink(port, log, delay):
     out = open(log, "a")
+    vias = open(os.environ["SIPNET_BRANCHES"], "a") if os.environ.get("SIPNET_BRANCHES") else None
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", port))
     later = []  # (due, response, peer), in order of due
@@ -43,6 +46,11 @@ def sink(port, log, delay):
         method = first.split(" ", 1)[0]
         out.write("%s %s\n" % (method, header(text, "Call-ID", "i")))
         out.flush()
+        if vias:
+            via = header(text, "Via", "v")
+            m = re.search(r";\s*branch=([^;,\s]+)", via or "", re.I)
+            vias.write("%s %s %s\n" % (method, header(text, "Call-ID", "i"), m.group(1) if m else "-"))
+            vias.flush()
         if method == "ACK":
             continue
         heads = text.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
