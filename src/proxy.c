@@ -403,9 +403,14 @@ static void ack_answer(struct proxy *p, const sip_t *req, const sip_t *answer, c
 {
 	msg_t *ack = make_hop_request(p, sip_method_ack, req, answer);
 
-	if (!ack || nta_msg_tsend(p->agent, ack, route, NTATAG_USER_VIA(1), TAG_END()) < 0)
+	/* Stateless, and not nta_msg_tsend, which keeps a request it cannot send (see forward_statelessly). */
+	if (!ack || !nta_outgoing_mcreate(p->agent, NULL, NULL, route, ack, NTATAG_STATELESS(1), NTATAG_USER_VIA(1),
+	    TAG_END())) {
 		log_debug("call %s: ACK of %d not sent", answer->sip_call_id ? answer->sip_call_id->i_id : "-",
 		    answer->sip_status->st_status);
+		if (ack)
+			msg_destroy(ack);
+	}
 }
 
 static void cancel_detached(struct txn *t)
@@ -1309,9 +1314,17 @@ static void forward_statelessly(struct proxy *p, msg_t *msg, sip_t *sip)
 	const char *call_id = sip->sip_call_id->i_id, *method = sip->sip_request->rq_method_name;
 	char what[160];
 	snprintf(what, sizeof(what), "call %s: %s", call_id, method);
-	/* nta adds our Via with that branch and frees msg either way. */
-	if (nta_msg_tsend(p->agent, msg, NULL, NTATAG_BRANCH_KEY(branch), TAG_END()) < 0)
+	/*
+	 * nta adds our Via with that branch.  Not nta_msg_tsend: when it cannot
+	 * send a request it keeps a reference to it for ever (the fuzzer saw
+	 * it leak every request refused by a closed TCP port); a stateless
+	 * client transaction that fails leaves msg to us.
+	 */
+	if (!nta_outgoing_mcreate(p->agent, NULL, NULL, NULL, msg, NTATAG_STATELESS(1), NTATAG_BRANCH_KEY(branch),
+	    TAG_END())) {
 		log_warn("%s in a dialog not sent on statelessly: the next hop cannot be reached", what);
+		msg_destroy(msg);
+	}
 }
 
 /*
