@@ -551,7 +551,12 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 {
 	(void)irq;
 	if (!sip) {
-		t->irq = NULL;
+		/*
+		 * The server transaction ends (a reliable provisional answer not
+		 * PRACKed, Timer H): unbound and destroyed by txn_free (nta defers
+		 * that while in its callback).  Left bound, nta called back into
+		 * the freed txn at Timer H (ASan, SIP-level fuzzer, seed 4242).
+		 */
 		txn_free(t);
 		return 0;
 	}
