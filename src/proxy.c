@@ -742,6 +742,24 @@ static void refile_repeats(msg_t *msg)
 	}
 }
 
+/*
+ * What every request sent on gets: Max-Forwards one less but at most
+ * MAX_FORWARDS_OUT (the RFC 3261 default when absent), and our own Route
+ * entries gone.  The header's wire text is dropped so the new count is
+ * encoded.
+ */
+static void one_hop_on(struct proxy *p, msg_t *msg, sip_t *sip)
+{
+	if (sip->sip_max_forwards) {
+		sip->sip_max_forwards->mf_count--;
+		if (sip->sip_max_forwards->mf_count > MAX_FORWARDS_OUT)
+			sip->sip_max_forwards->mf_count = MAX_FORWARDS_OUT;
+		msg_fragment_clear(sip->sip_max_forwards->mf_common);
+	} else
+		sip_add_make(msg, sip, sip_max_forwards_class, "70");
+	strip_own_routes(p, msg, sip);
+}
+
 /* A copy of the request to change and send on; NULL when out of memory. */
 static msg_t *copy_request(nta_incoming_t *irq)
 {
@@ -1166,16 +1184,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 500, NULL);
 	}
 
-	/* Max-Forwards: one hop less but at most MAX_FORWARDS_OUT, or the RFC 3261 default when absent. */
-	if (sip->sip_max_forwards) {
-		sip->sip_max_forwards->mf_count--;
-		if (sip->sip_max_forwards->mf_count > MAX_FORWARDS_OUT)
-			sip->sip_max_forwards->mf_count = MAX_FORWARDS_OUT;
-		/* The copy still holds the original's wire text: drop it so the new count is encoded. */
-		msg_fragment_clear(sip->sip_max_forwards->mf_common);
-	} else
-		sip_add_make(msg, sip, sip_max_forwards_class, "70");
-	strip_own_routes(p, msg, sip);
+	one_hop_on(p, msg, sip);
 
 	bool initial = !sip->sip_to || !sip->sip_to->a_tag;
 	const url_string_t *route = NULL;
@@ -1308,14 +1317,7 @@ static void forward_statelessly(struct proxy *p, msg_t *msg, sip_t *sip)
 	char branch[BRANCH_MAX + 1];
 
 	stateless_branch(p, sip, branch);
-	if (sip->sip_max_forwards) {
-		sip->sip_max_forwards->mf_count--;
-		if (sip->sip_max_forwards->mf_count > MAX_FORWARDS_OUT)
-			sip->sip_max_forwards->mf_count = MAX_FORWARDS_OUT;
-		msg_fragment_clear(sip->sip_max_forwards->mf_common);
-	} else
-		sip_add_make(msg, sip, sip_max_forwards_class, "70");
-	strip_own_routes(p, msg, sip);
+	one_hop_on(p, msg, sip);
 	const char *call_id = sip->sip_call_id->i_id, *method = sip->sip_request->rq_method_name;
 	char what[160];
 	snprintf(what, sizeof(what), "call %s: %s", call_id, method);
