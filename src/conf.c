@@ -119,6 +119,8 @@ static const struct field server_fields[] = {
 	FIELD(struct conf, "listen", F_STRINGS, server.listen),
 	FIELD(struct conf, "next_hop", F_STRING, server.next_hop),
 	INT(struct conf, "sip_t1", server.sip_t1, CONF_SIP_T1_MIN, CONF_SIP_T1_MAX),
+	INT(struct conf, "workers", server.workers, 1, CONF_WORKERS_MAX),
+	INT(struct conf, "worker_port_base", server.worker_port_base, 1, 65535),
 	END
 };
 
@@ -821,6 +823,15 @@ static void check_overload(struct loader *ld, const struct conf *c, const config
 		    c->overload.queue_high);
 }
 
+static void check_workers(struct loader *ld, const struct conf *c, const config_setting_t *ss)
+{
+	int n = c->server.workers ? c->server.workers : 1;
+
+	if (c->server.worker_port_base && c->server.worker_port_base + n - 1 > 65535)
+		diag(ld, either(member(ss, "worker_port_base"), ss),
+		    "server.worker_port_base: %d workers need ports up to %d", n, c->server.worker_port_base + n - 1);
+}
+
 static void check_folder(struct loader *ld, const config_setting_t *s, const char *key, const char *path)
 {
 	DIR *d = opendir(path);
@@ -960,6 +971,7 @@ static void check(struct loader *ld, const struct conf *c)
 	check_policy(ld, c, member(root, "policy"));
 	check_krr(ld, c, member(root, "krr"));
 	check_overload(ld, c, member(root, "overload"));
+	check_workers(ld, c, member(root, "server"));
 }
 
 /* ---- the three passes ---- */

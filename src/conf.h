@@ -12,6 +12,7 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 #define CONF_SIP_T1_DEFAULT	500
 #define CONF_SIP_T1_MIN		10
 #define CONF_SIP_T1_MAX		10000
+#define CONF_WORKERS_MAX	64
 /* overload = { ... }: see mcx-sdproxy.conf(5) */
 #define CONF_QUEUE_HIGH_DEFAULT		50	/* % of a SIP socket's receive buffer */
 #define CONF_QUEUE_LOW_DEFAULT		10
@@ -66,6 +67,8 @@ struct conf {
 		struct conf_strings listen;		/* default: sip:127.0.0.1:5060;transport=udp */
 		char *next_hop;				/* optional */
 		int sip_t1;				/* RFC 3261 T1, ms (default 500) */
+		int workers;				/* worker processes; 0 (default): one per core */
+		int worker_port_base;			/* worker i's own port is base + i; 0 (default): the kernel's choice */
 	} server;
 	struct conf_kms *kms;
 	size_t n_kms;

@@ -18,6 +18,7 @@ static bool use_stderr = true;
 /* stderr is the journal (systemd sets JOURNAL_STREAM): it stamps lines itself and reads <N> priorities. */
 static bool to_journal;
 static enum conf_log_level max_level = CONF_LOG_INFO;
+static char prefix[32];	/* "worker N: " in a worker process */
 static int audit_fd = -1;
 static bool audit_failing;
 
@@ -44,6 +45,11 @@ void log_set_level(enum conf_log_level level)
 	max_level = level;
 }
 
+void log_set_prefix(const char *p)
+{
+	snprintf(prefix, sizeof(prefix), "%s", p ? p : "");
+}
+
 static bool log_enabled(enum conf_log_level level)
 {
 	return level <= max_level;
@@ -56,8 +62,10 @@ void log_msg(enum conf_log_level level, const char *fmt, ...)
 
 	if (!log_enabled(level))
 		return;
+	size_t n = strlen(prefix);
+	memcpy(text, prefix, n);
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	vsnprintf(text + n, sizeof(text) - n, fmt, ap);
 	va_end(ap);
 	/* A log line is one line: control characters from the network are shown, not obeyed. */
 	for (char *p = text; *p; p++)

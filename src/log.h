@@ -9,6 +9,8 @@
 /* to_stderr: the foreground; else syslog (facility daemon, ident "mcx-sdproxyd"). */
 void log_open(bool to_stderr, enum conf_log_level level);
 void log_set_level(enum conf_log_level level);
+/* Put p (a worker's "worker 2: ") before every line from now on; NULL: nothing. */
+void log_set_prefix(const char *p);
 void log_msg(enum conf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_close(void);
 

@@ -92,6 +92,8 @@ struct me {
 	char port[8];
 	char uri[HOST_MAX + 40];	/* sip:HOST:PORT;transport=PROTO */
 	char rr[HOST_MAX + 48];		/* <sip:HOST:PORT;transport=PROTO;lr> */
+	bool shared;			/* a server.listen address shared by the workers (else this worker's own) */
+	size_t own;			/* the me[] whose rr goes in Record-Route for a request that came in here */
 };
 
 struct proxy {
@@ -103,6 +105,7 @@ struct proxy {
 	url_t *next_hop;		/* from world->conf, in home */
 	struct me me[MAX_LISTEN];
 	size_t n_me;
+	struct proxy_worker worker;	/* count 1: no workers, the listen addresses are all there is */
 	struct resolver *resolver;	/* next hops named by DNS names (nta's own resolver is never asked) */
 	struct txn *txns;		/* in flight, for stop */
 	struct held_ack *acks;		/* ACKs waiting for DNS */
@@ -244,10 +247,25 @@ static bool is_me(const struct proxy *p, const char *host, const char *port)
 	for (size_t i = 0; i < p->n_me; i++)
 		if (is_me_one(&p->me[i], host, port))
 			return true;
+	/* Another worker's own port (known when server.worker_port_base fixes them): a spiral or a loop through it. */
+	if (p->worker.count > 1 && p->worker.port_base && port && *port) {
+		char *end;
+		unsigned long n = strtoul(port, &end, 10);
+		if (*end == '\0' && n >= (unsigned long)p->worker.port_base &&
+		    n < (unsigned long)p->worker.port_base + p->worker.count)
+			for (size_t i = 0; i < p->n_me; i++)
+				if (is_me_one(&p->me[i], host, p->me[i].port))
+					return true;
+	}
 	return false;
 }
 
-/* The listen address a request came in on (a TCP connection's listening parent), for its Record-Route. */
+/*
+ * The address for the Record-Route of a request: the listen address it came
+ * in on (a TCP connection's listening parent) or, with workers, this
+ * worker's own address of the same transport and host, so that the dialog's
+ * later requests come straight back to this worker.
+ */
 static const struct me *me_of(struct proxy *p, nta_incoming_t *irq, msg_t *msg)
 {
 	tport_t *tp = nta_incoming_transport(p->agent, irq, msg);
@@ -263,7 +281,7 @@ static const struct me *me_of(struct proxy *p, nta_incoming_t *irq, msg_t *msg)
 			}
 		tport_unref(tp);
 	}
-	return found;
+	return &p->me[found->own];
 }
 
 /* Quotes and backslashes cannot be in a Warning's quoted text; the text is ours, but be strict. */
@@ -647,7 +665,10 @@ static void strip_own_routes(struct proxy *p, msg_t *msg, sip_t *sip)
  * another Request-URI or route set).  Our own Route entries are left out:
  * they are gone from the copy sent on.  Without this, a Request-URI naming
  * this proxy in another spelling (a port with a leading zero, a host name)
- * with a Max-Forwards of 2^32-1 kept it busy for seconds per datagram.
+ * with a Max-Forwards of 2^32-1 kept it busy for seconds per datagram.  The
+ * digest starts with a random key of this daemon, the same in all its
+ * workers, so that a Via is known to be ours by its branch alone, whichever
+ * worker's address (or spelling of it) it names.
  */
 static void loop_key(const struct proxy *p, const sip_t *sip, char key[LOOP_KEY_LEN + 1])
 {
@@ -655,6 +676,7 @@ static void loop_key(const struct proxy *p, const sip_t *sip, char key[LOOP_KEY_
 	uint8_t digest[SU_MD5_DIGEST_SIZE];
 
 	su_md5_init(md5);
+	su_md5_update(md5, &p->worker.daemon_key, sizeof(p->worker.daemon_key));
 	url_update(md5, sip->sip_request->rq_url);
 	for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
 		if (!is_me(p, r->r_url->url_host, r->r_url->url_port))
@@ -693,7 +715,7 @@ static bool looped(const struct proxy *p, const sip_t *in)
 	bool keyed = false;
 
 	for (const sip_via_t *v = in->sip_via; v; v = v->v_next) {
-		if (!v->v_branch || !is_me(p, v->v_host, v->v_port))
+		if (!v->v_branch)
 			continue;
 		if (!keyed)
 			loop_key(p, in, key), keyed = true;
@@ -1390,32 +1412,73 @@ void proxy_log_to_ours(void)
 	su_log_redirect(sresolv_log, sofia_log, NULL);
 }
 
+/* This worker's own address for a listen URI: the same URI on the worker's port (0: the kernel picks one). */
+static char *own_uri(su_home_t *home, const char *listen, const struct proxy_worker *w)
+{
+	url_t *u = url_hdup(home, URL_STRING_MAKE(listen)->us_url);
+	char port[8];
+
+	if (!u)
+		return NULL;
+	snprintf(port, sizeof(port), "%d", w->port_base ? w->port_base + (int)w->index : 0);
+	u->url_port = port;
+	return url_as_string(home, u);
+}
+
+/* Bind one listen URI: the first one creates the agent. */
+static int bind_one(struct proxy *p, const struct conf *c, const char *uri, const char *ident)
+{
+	if (p->agent)
+		return nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri), TAG_IF(ident, TPTAG_IDENT(ident)),
+		    TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER), TAG_END());
+	/*
+	 * EXTRA_100: nta sends 100 Trying only when no response has gone
+	 * upstream within 200 ms (RFC 3261 16.2), which saves a message on
+	 * calls answered quickly.
+	 */
+	p->agent = nta_agent_create(p->root, URL_STRING_MAKE(uri), on_stray, p, TAG_IF(ident, TPTAG_IDENT(ident)),
+	    NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1),
+	    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
+	    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
+	    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
+	    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()),
+	    TAG_IF(sipread_mclass(), NTATAG_MCLASS(sipread_mclass())), TAG_END());
+	return p->agent ? 0 : -1;
+}
+
+#define IDENT_OWN	"own"
+#define IDENT_SHARED	"shared"
+
+/*
+ * Listen.  Alone: on the server.listen URIs.  A worker: first on its own
+ * address for each of them (nta sends its requests from the first primary
+ * transport of a protocol, so its Via names this worker), then on the
+ * server.listen URIs themselves, shared with the other workers
+ * (SO_REUSEPORT: the kernel spreads sources over the workers, and the
+ * retransmissions, CANCEL and ACK of a request from one source come to the
+ * worker that has its transaction).  The first worker, alone at the start,
+ * checks that no one else holds them.
+ */
 static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < c->server.listen.n; i++) {
-		const char *uri = c->server.listen.v[i];
-		int rc = i == 0 ? 0 : nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri),
-		    TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER), TAG_END());
-		if (i == 0) {
-			/*
-			 * EXTRA_100: nta sends 100 Trying only when no response
-			 * has gone upstream within 200 ms (RFC 3261 16.2), which
-			 * saves a message on calls answered quickly.
-			 */
-			p->agent = nta_agent_create(p->root, URL_STRING_MAKE(uri), on_stray, p,
-			    NTATAG_UA(0), NTATAG_CANCEL_487(0), NTATAG_SERVER_RPORT(1), NTATAG_CLIENT_RPORT(1),
-			    NTATAG_SIP_T1((unsigned)c->server.sip_t1),
-			    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
-			    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
-			    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()),
-			    TAG_IF(sipread_mclass(), NTATAG_MCLASS(sipread_mclass())), TAG_END());
-			rc = p->agent ? 0 : -1;
-		}
-		if (rc < 0) {
+	bool workers = p->worker.count > 1;
+
+	for (int pass = workers ? 0 : 1; pass < 2; pass++) {
+		for (size_t i = 0; i < c->server.listen.n; i++) {
+			const char *uri = c->server.listen.v[i];
+			if (pass == 0 && (uri = own_uri(p->home, uri, &p->worker)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return -ENOMEM;
+			}
+			sofia_guard_share_ports(workers && pass == 1, p->worker.first);
+			int rc = bind_one(p, c, uri, !workers ? NULL : pass == 0 ? IDENT_OWN : IDENT_SHARED);
 			int e = errno;
-			snprintf(err, errlen, "cannot listen on %s: %s", uri, e == EADDRINUSE || e == EACCES ||
-			    e == EADDRNOTAVAIL ? strerror(e) : "address in use, not of this host, or not a SIP URI");
-			return -EADDRNOTAVAIL;
+			sofia_guard_share_ports(false, false);
+			if (rc < 0) {
+				snprintf(err, errlen, "cannot listen on %s: %s", uri, e == EADDRINUSE || e == EACCES ||
+				    e == EADDRNOTAVAIL ? strerror(e) : "address in use, not of this host, or not a SIP URI");
+				return -EADDRNOTAVAIL;
+			}
 		}
 	}
 	for (tport_t *tp = tport_primaries(nta_agent_tports(p->agent)); tp && p->n_me < MAX_LISTEN;
@@ -1433,8 +1496,18 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 		struct me copy = *m;	/* the strings are formatted from a copy: no overlap */
 		snprintf(m->uri, sizeof(m->uri), "sip:%s:%s;transport=%s", copy.host, copy.port, copy.proto);
 		snprintf(m->rr, sizeof(m->rr), "<sip:%s:%s;transport=%s;lr>", copy.host, copy.port, copy.proto);
+		m->shared = workers && n->tpn_ident && strcmp(n->tpn_ident, IDENT_SHARED) == 0;
+		m->own = p->n_me;
 		p->n_me++;
 	}
+	/* A shared address's Record-Route is this worker's own address of the same transport and host. */
+	for (size_t i = 0; i < p->n_me; i++)
+		for (size_t j = 0; p->me[i].shared && j < p->n_me; j++)
+			if (!p->me[j].shared && strcasecmp(p->me[i].proto, p->me[j].proto) == 0 &&
+			    strcasecmp(p->me[i].host, p->me[j].host) == 0) {
+				p->me[i].own = j;
+				break;
+			}
 	if (p->n_me == 0) {
 		snprintf(err, errlen, "no transport could be opened");
 		return -EADDRNOTAVAIL;
@@ -1454,7 +1527,7 @@ static int set_next_hop(struct proxy *p, const struct conf *c)
 	return 0;
 }
 
-int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
+int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy **out, char *err, size_t errlen)
 {
 	struct proxy *p = su_home_new(sizeof(*p));
 	int rc;
@@ -1463,6 +1536,7 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	p->worker = worker ? *worker : (struct proxy_worker){ .index = 0, .count = 1 };
 	p->sigfd = -1;
 	p->world = world_ref(w);
 	if ((p->root = su_root_create(p)) == NULL) {
@@ -1503,8 +1577,10 @@ int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen)
 	return 0;
 }
 
-const char *proxy_listening(const struct proxy *p, size_t i)
+const char *proxy_listening(const struct proxy *p, size_t i, bool *own)
 {
+	if (own)
+		*own = i < p->n_me && p->worker.count > 1 && !p->me[i].shared;
 	return i < p->n_me ? p->me[i].uri : NULL;
 }
 

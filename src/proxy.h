@@ -3,7 +3,9 @@
 #define MCX_PROXY_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "world.h"
 
@@ -13,15 +15,33 @@ struct proxy;
 void proxy_log_to_ours(void);
 
 /*
- * Listen on every server.listen URI of w (it takes a reference to w) and
- * get ready to proxy.  Returns 0 with *out, or a negative errno with a
- * message in err (an address that cannot be bound, say).  su_init and
- * krr_global_init must have run.
+ * Which worker process this proxy is: index from 0 of count.  A worker
+ * shares the server.listen addresses with the others and has its own
+ * address besides (port_base + index, or the kernel's choice when
+ * port_base is 0) for its Via and Record-Route.
  */
-int proxy_new(struct world *w, struct proxy **out, char *err, size_t errlen);
+struct proxy_worker {
+	unsigned index, count;
+	int port_base;
+	uint64_t daemon_key;	/* random, the same in every worker: in the loop-detection digest of our branches */
+	bool first;		/* the first worker at the daemon's start: the listen addresses must be free */
+};
 
-/* The addresses actually bound, one "sip:HOST:PORT;transport=T" at a time (i from 0; NULL after the last). */
-const char *proxy_listening(const struct proxy *p, size_t i);
+/*
+ * Listen on every server.listen URI of w (it takes a reference to w) and
+ * get ready to proxy; worker of count 1: the only process.
+ * Returns 0 with *out, or a negative errno with a message in err (an
+ * address that cannot be bound, say).  su_init and krr_global_init must
+ * have run.
+ */
+int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy **out, char *err, size_t errlen);
+
+/*
+ * The addresses actually bound, one "sip:HOST:PORT;transport=T" at a time
+ * (i from 0; NULL after the last); *own (if own is not NULL) says whether it
+ * is a worker's own address rather than a shared server.listen one.
+ */
+const char *proxy_listening(const struct proxy *p, size_t i, bool *own);
 
 /*
  * New transactions use w from now on (the proxy takes a reference); those

@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include "krr.h"
 #include "log.h"
 #include "proxy.h"
+#include "workers.h"
 #include "world.h"
 
 #ifndef SYSCONFDIR
@@ -42,6 +46,12 @@ struct daemon {
 	struct world *world;
 	struct proxy *proxy;
 	unsigned generation;
+	unsigned workers;	/* at the start: 1, or how many worker processes the master runs */
+	bool master;		/* this process is the master of workers */
+	unsigned index;		/* a worker's, from 0 */
+	bool first;		/* the first worker at the start (see struct worker_start) */
+	int report_fd;		/* a worker's pipe to the master; -1 alone */
+	uint64_t daemon_key;	/* random, drawn before the workers are forked (see proxy.h) */
 };
 
 /* One diagnostic per line: to stderr for -t, to the log otherwise. */
@@ -81,24 +91,63 @@ static void open_audit(const struct conf *c)
 		log_error("audit log %s: %s: decisions are logged here only", c->log.audit, strerror(-rc));
 }
 
-static void reload(struct daemon *dm)
+/*
+ * SIGHUP.  Alone or in a worker: the proxy takes the new configuration.  In
+ * the master: it checks the file (so that a refusal is logged once) and
+ * keeps it for the workers it starts from now on; returns -1 when refused.
+ */
+static int reload(struct daemon *dm)
 {
 	struct world *w = NULL;
 
-	sd_notify(0, "RELOADING=1");
+	if (!dm->master)
+		sd_notify(0, "RELOADING=1");
 	log_info("reload: reading %s", dm->config);
-	if (load(dm->config, &w, "reload refused: ", false) < 0) {
+	int rc = load(dm->config, &w, "reload refused: ", false);
+	if (rc < 0) {
 		log_error("reload refused: keeping configuration generation %u", dm->generation);
 	} else {
 		w->generation = ++dm->generation;
-		proxy_set_world(dm->proxy, w);
+		if (dm->master && w->conf->server.workers != dm->world->conf->server.workers)
+			log_warn("reload: server.workers changed: it takes effect at the next start");
+		if (dm->master && w->conf->server.worker_port_base != dm->world->conf->server.worker_port_base)
+			log_warn("reload: server.worker_port_base changed: it takes effect at the next start");
+		if (dm->proxy)
+			proxy_set_world(dm->proxy, w);
 		world_unref(dm->world);
 		dm->world = w;
 		apply_log_level(dm);
-		open_audit(w->conf);
+		if (!dm->master)
+			open_audit(w->conf);
 		log_info("reload: configuration %s loaded (generation %u)", dm->config, dm->generation);
 	}
+	if (!dm->master)
+		sd_notify(0, "READY=1");
+	if (dm->report_fd >= 0)
+		worker_report(dm->report_fd, dm->index, WORKER_RELOADED);
+	return rc < 0 ? -1 : 0;
+}
+
+static int master_reload(void *arg)
+{
+	return reload(arg);
+}
+
+static void log_ready(const struct daemon *dm)
+{
+	const struct conf *cf = dm->world->conf;
+	char workers[32] = "";
+
+	if (dm->workers > 1)
+		snprintf(workers, sizeof(workers), ", %u workers", dm->workers);
+	log_info("ready (%s %s, configuration %s%s)", cf->server.role == CONF_PRIMARY ? "primary" : "partner",
+	    cf->server.uri, dm->config, workers);
 	sd_notify(0, "READY=1");
+}
+
+static void master_ready(void *arg)
+{
+	log_ready(arg);
 }
 
 static void on_signal(void *arg, int signo)
@@ -106,10 +155,11 @@ static void on_signal(void *arg, int signo)
 	struct daemon *dm = arg;
 
 	if (signo == SIGHUP) {
-		reload(dm);
+		(void)reload(dm);
 	} else {
 		log_info("stopping (signal %d)", signo);
-		sd_notify(0, "STOPPING=1");
+		if (!dm->master)
+			sd_notify(0, "STOPPING=1");
 		proxy_stop(dm->proxy);
 	}
 }
@@ -136,6 +186,56 @@ static int detach(void)
 	return chdir("/") < 0 ? -errno : 0;
 }
 
+/* How many workers server.workers asks for: by default one per core this process may run on. */
+static unsigned workers_wanted(const struct conf *c)
+{
+	if (c->server.workers > 0)
+		return (unsigned)c->server.workers;
+	cpu_set_t cpus;
+	int n = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > CONF_WORKERS_MAX ? CONF_WORKERS_MAX : (unsigned)n;
+}
+
+/* Proxy SIP until SIGTERM: the only process, or one worker.  Returns the exit status. */
+static int serve(struct daemon *dm, const sigset_t *set)
+{
+	int rc, status = EXIT_RUNTIME;
+
+	open_audit(dm->world->conf);
+	if (su_init() < 0) {
+		log_error("cannot initialise Sofia-SIP");
+		return EXIT_RUNTIME;
+	}
+	proxy_log_to_ours();
+	char err[256];
+	struct proxy_worker worker = { .index = dm->index, .count = dm->workers,
+		.port_base = dm->world->conf->server.worker_port_base, .daemon_key = dm->daemon_key, .first = dm->first };
+	if ((rc = proxy_new(dm->world, &worker, &dm->proxy, err, sizeof(err))) < 0) {
+		log_error("%s", err);
+		su_deinit();
+		return EXIT_RUNTIME;
+	}
+	bool own;
+	for (size_t i = 0; proxy_listening(dm->proxy, i, &own); i++)
+		log_info("listening on %s%s", proxy_listening(dm->proxy, i, &own),
+		    dm->workers == 1 ? "" : own ? " (this worker's own, for Via and Record-Route)" : " (shared)");
+	if (dm->report_fd >= 0)
+		worker_report(dm->report_fd, dm->index, WORKER_READY);
+	else
+		log_ready(dm);
+
+	rc = proxy_run(dm->proxy, set, on_signal, dm);
+	if (rc < 0)
+		log_error("event loop: %s", strerror(-rc));
+	else
+		status = EXIT_OK;
+	proxy_free(dm->proxy);
+	dm->proxy = NULL;
+	su_deinit();
+	log_info("stopped");
+	return status;
+}
+
 /* Load, check or serve; returns the exit status.  Everything it sets up, it tears down. */
 static int run(struct daemon *dm, bool foreground, bool check)
 {
@@ -147,14 +247,22 @@ static int run(struct daemon *dm, bool foreground, bool check)
 		return EXIT_OK;
 	}
 	dm->world->generation = dm->generation = 1;
+	dm->workers = workers_wanted(dm->world->conf);
+	if (getrandom(&dm->daemon_key, sizeof(dm->daemon_key), 0) != (ssize_t)sizeof(dm->daemon_key)) {
+		fprintf(stderr, "mcx-sdproxyd: no random numbers: %s\n", strerror(errno));
+		world_unref(dm->world);
+		return EXIT_RUNTIME;
+	}
 
-	/* Signals are read in the event loop (signalfd), never in a handler. */
-	sigset_t set;
+	/* Signals are read in the event loop (signalfd), never in a handler; the master also waits for its workers. */
+	sigset_t set, master_set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
-	sigprocmask(SIG_BLOCK, &set, NULL);
+	master_set = set;
+	sigaddset(&master_set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, dm->workers > 1 ? &master_set : &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	int rc, status = EXIT_RUNTIME;
@@ -165,34 +273,24 @@ static int run(struct daemon *dm, bool foreground, bool check)
 	}
 	log_open(foreground, CONF_LOG_INFO);
 	apply_log_level(dm);
-	open_audit(dm->world->conf);
-	if (su_init() < 0) {
-		log_error("cannot initialise Sofia-SIP");
-		goto out;
+	if (dm->workers == 1) {
+		status = serve(dm, &set);
+	} else {
+		struct workers_ops ops = { .reload = master_reload, .ready = master_ready, .arg = dm };
+		dm->master = true;
+		struct worker_start ws;
+		rc = workers_run(dm->workers, &ops, &master_set, &ws);
+		if (rc == 1) {
+			dm->master = false;
+			dm->index = ws.index;
+			dm->first = ws.first;
+			dm->report_fd = ws.report_fd;
+			status = serve(dm, &set);
+		} else {
+			status = rc == 0 ? EXIT_OK : EXIT_RUNTIME;
+			log_info("stopped");
+		}
 	}
-	proxy_log_to_ours();
-	char err[256];
-	if ((rc = proxy_new(dm->world, &dm->proxy, err, sizeof(err))) < 0) {
-		log_error("%s", err);
-		su_deinit();
-		goto out;
-	}
-	for (size_t i = 0; proxy_listening(dm->proxy, i); i++)
-		log_info("listening on %s", proxy_listening(dm->proxy, i));
-	const struct conf *cf = dm->world->conf;
-	log_info("ready (%s %s, configuration %s)", cf->server.role == CONF_PRIMARY ? "primary" : "partner",
-	    cf->server.uri, dm->config);
-	sd_notify(0, "READY=1");
-
-	rc = proxy_run(dm->proxy, &set, on_signal, dm);
-	if (rc < 0)
-		log_error("event loop: %s", strerror(-rc));
-	else
-		status = EXIT_OK;
-	proxy_free(dm->proxy);
-	su_deinit();
-	log_info("stopped");
-out:
 	world_unref(dm->world);
 	audit_close();
 	log_close();
@@ -201,7 +299,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	struct daemon dm = { .config = DEFAULT_CONFIG };
+	struct daemon dm = { .config = DEFAULT_CONFIG, .report_fd = -1 };
 	bool foreground = false, check = false;
 	int c;
 

@@ -16,6 +16,16 @@
  *    which does not carry the bound: a pipelined request could be as large
  *    as the peer liked (one Route of 100 000 entries overflowed the stack of
  *    the recursive list parser).  Once armed it gives that message the bound.
+ *
+ * And bind(), so that the listening sockets of several worker processes
+ * can share their addresses: Sofia-SIP has no option for SO_REUSEPORT, so
+ * while sofia_guard_share_ports() is on every socket bound gets it first
+ * (the kernel then gives each datagram and each new connection to one of
+ * the sockets, by a hash of the source and destination addresses).  Any
+ * process of the same user could join such a group, another mcx-sdproxyd
+ * started by mistake on the same file among them, and take a share of the
+ * traffic: so the first worker at the daemon's start first binds each
+ * address without SO_REUSEPORT, which fails when anyone holds it.
  */
 #include "config.h"
 
@@ -23,6 +33,9 @@
 #include <netdb.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include <sofia-sip/msg.h>
 #include <sofia-sip/msg_addr.h>
@@ -30,10 +43,52 @@
 #include "sofia_guard.h"
 
 static size_t armed_max;	/* 0 until armed */
+static bool share_ports, share_exclusive;
 
 void sofia_guard_arm(size_t max_message)
 {
 	armed_max = max_message;
+}
+
+void sofia_guard_share_ports(bool on, bool exclusive)
+{
+	share_ports = on;
+	share_exclusive = on && exclusive;
+}
+
+/* Whether addr can be bound by a socket of fd's family and type that shares nothing: no one holds it. */
+static int probe_free(int (*real_bind)(int, const struct sockaddr *, socklen_t), int fd,
+    const struct sockaddr *addr, socklen_t len)
+{
+	int type = 0;
+	socklen_t tl = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0)
+		return -1;
+	int probe = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
+	if (probe < 0)
+		return -1;
+	int rc = real_bind(probe, addr, len);
+	int e = errno;
+	close(probe);
+	errno = e;
+	return rc;
+}
+
+int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	static int (*next)(int, const struct sockaddr *, socklen_t);
+
+	if (!next && (next = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "bind")) == NULL)
+		return -1;
+	if (share_ports && addr && (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)) {
+		int on = 1;
+		if (share_exclusive && probe_free(next, fd, addr, len) < 0)
+			return -1;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0)
+			return -1;
+	}
+	return next(fd, addr, len);
 }
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)

@@ -153,15 +153,16 @@ mikey_b64() {	# IDRkmsR
 
 # make_sdproxy_conf DIR LISTEN_PORT NEXT_HOP_PORT AUDIT(yes|no) [T1_MS]: write
 # DIR/sdproxy.conf from conf/primary.conf (the example primary server) with
-# only server.listen, server.next_hop, log.level and log.audit changed, and
-# the KRR keys it names made by conf/make-keys.sh in DIR.
+# only server.listen, server.next_hop, log.level and log.audit changed (and
+# server.workers when $SDPROXY_WORKERS is set), and the KRR keys it names
+# made by conf/make-keys.sh in DIR.
 make_sdproxy_conf() {
 	local dir=$1 port=$2 hop=$3 audit=$4 t1=${5:-}
 	mkdir -p "$dir"
 	[ -f "$dir/home.example/krr-key.pem" ] ||
 	    sh "$TOP_DIR/conf/make-keys.sh" "$dir" >"$dir/make-keys.log" 2>&1 ||
 	    die "conf/make-keys.sh $dir failed (see $dir/make-keys.log)"
-	awk -v port="$port" -v hop="$hop" -v audit="$audit" -v t1="$t1" '
+	awk -v port="$port" -v hop="$hop" -v audit="$audit" -v t1="$t1" -v workers="${SDPROXY_WORKERS:-}" '
 		/^[ \t]*listen[ \t]*=/ {
 			print "  listen = [ \"sip:127.0.0.1:" port ";transport=udp\", \"sip:127.0.0.1:" port ";transport=tcp\" ];"
 			next
@@ -169,6 +170,7 @@ make_sdproxy_conf() {
 		/^[ \t]*next_hop[ \t]*=/ {
 			print "  next_hop = \"sip:127.0.0.1:" hop "\";"
 			if (t1 != "") print "  sip_t1 = " t1 ";"
+			if (workers != "") print "  workers = " workers ";"
 			next
 		}
 		/^[ \t]*level[ \t]*=/ { print "  level = \"warning\";"; next }

@@ -41,6 +41,11 @@ usage: $0 [options]
   --base-port P       proxy P, UAC P+2, UAS P+10 (default 27160)
   --sipp-buff BYTES   SIPp socket buffers (default 1048576)
   --audit             mcx-sdproxyd writes log.audit to the work dir
+  --workers N         mcx-sdproxyd's server.workers (default 2, as the Kamailio baseline's
+                      children)
+  --uac-sockets MODE  one: the UAC sends every call from one socket (sipp -t u1, the
+                      default); many: a socket per call (sipp -t un), as many clients
+                      would (the kernel spreads the workers' shared port by source)
   --sdproxyd PATH     daemon binary (default: \$SDPROXYD or src/mcx-sdproxyd)
   --sdproxyd-before PATH  an older daemon binary, the target sdproxy-before
                       (default: \$SDPROXYD_BEFORE)
@@ -68,6 +73,8 @@ SETTLE=4
 BASE_PORT=27160
 SIPP_BUFF=1048576
 AUDIT=no
+SDPROXY_WORKERS=2
+UAC_SOCKETS=one
 SDPROXYD=${SDPROXYD:-$TOP_DIR/src/mcx-sdproxyd}
 SDPROXYD_BEFORE=${SDPROXYD_BEFORE:-}
 SDTOOL=${SDTOOL:-$TOP_DIR/src/mcx-sdtool}
@@ -90,6 +97,8 @@ while [ $# -gt 0 ]; do
 	--base-port) BASE_PORT=$2; shift ;;
 	--sipp-buff) SIPP_BUFF=$2; shift ;;
 	--audit) AUDIT=yes ;;
+	--workers) SDPROXY_WORKERS=$2; shift ;;
+	--uac-sockets) UAC_SOCKETS=$2; shift ;;
 	--sdproxyd) SDPROXYD=$2; shift ;;
 	--sdproxyd-before) SDPROXYD_BEFORE=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
@@ -106,6 +115,13 @@ if [ $QUICK = yes ]; then
 	[ "$STEPS" = "$DEF_STEPS" ] && STEPS="500 2000 4000"
 	STEP_S=3 CONFIRM=1 LAT_RUNS=1 LAT_WINDOW=2 LAT_WARM=1 SETTLE=2
 fi
+
+case $UAC_SOCKETS in
+one) UAC_T=u1 ;;
+many) UAC_T=un ;;
+*) die "--uac-sockets: one or many" ;;
+esac
+export SDPROXY_WORKERS
 
 PROXY_PORT=$BASE_PORT
 UAC_PORT=$((BASE_PORT + 2))
@@ -226,21 +242,24 @@ proc_cpu_us() {
 # microseconds; prints "n p50 p90 p99 first_p50 bye_n bye_p50 bye_p99"
 analyse_capture() {
 	local pcap=$1 dir=$2
+	# (a socket per call: the capture holds only UAC <-> proxy messages, on any ports;
+	# tshark finds SIP on them by its heuristic, on by default)
 	tshark -r "$pcap" -n -d udp.port==$UAC_PORT,sip -d udp.port==$DEST_PORT,sip -Y sip \
 	    -T fields -E separator=/t -e frame.time_epoch -e udp.srcport -e udp.dstport \
 	    -e sip.Call-ID -e sip.Method -e sip.Status-Code -e sip.CSeq.method \
 	    >"$dir/capture.tsv" 2>"$dir/tshark.err"
-	awk -F'\t' -v uac=$UAC_PORT -v dir="$dir" '
+	awk -F'\t' -v uac=$UAC_PORT -v all=$([ "$UAC_T" = u1 ] && echo 0 || echo 1) -v dir="$dir" '
 		function us(t) { return t * 1000000 }
 		{
 			t = $1; src = $2; dst = $3; cid = $4; m = $5; st = $6; cm = $7
-			if (src == uac && m == "INVITE" && !(cid in inv)) inv[cid] = t
-			else if (dst == uac && st != "" && cm == "INVITE") {
+			from = all || src == uac; to = all || dst == uac
+			if (from && m == "INVITE" && !(cid in inv)) inv[cid] = t
+			else if (to && st != "" && cm == "INVITE") {
 				if ((cid in inv) && !(cid in first)) first[cid] = t
 				if (st == 200 && (cid in inv) && !(cid in ok)) ok[cid] = t
 			}
-			else if (src == uac && m == "BYE" && !(cid in bye)) bye[cid] = t
-			else if (dst == uac && st == 200 && cm == "BYE" && (cid in bye) && !(cid in byeok)) byeok[cid] = t
+			else if (from && m == "BYE" && !(cid in bye)) bye[cid] = t
+			else if (to && st == 200 && cm == "BYE" && (cid in bye) && !(cid in byeok)) byeok[cid] = t
 		}
 		END {
 			for (c in ok) printf "%.0f\n", us(ok[c]) - us(inv[c]) > (dir "/lat-setup.txt")
@@ -283,7 +302,7 @@ run_step() {
 	cpu0=$(tree_cpu_us $TARGET_PID)
 	sys0=$(sys_busy_us)
 	t0=$(now_us)
-	run_in "$dir" "$dir/uac.out" sipp 127.0.0.1:$DEST_PORT -sf "$BENCH_DIR/uac.xml" -i 127.0.0.1 -p $UAC_PORT -t u1 \
+	run_in "$dir" "$dir/uac.out" sipp 127.0.0.1:$DEST_PORT -sf "$BENCH_DIR/uac.xml" -i 127.0.0.1 -p $UAC_PORT -t $UAC_T \
 	    -s bob -key keymgmt "a=key-mgmt:mikey $MIKEY" -d $HOLD_MS -r $rate -rp 1000 -m $n -l $limit \
 	    -buff_size $SIPP_BUFF -recv_timeout 10000 -timeout $tmo -trace_stat -stf uac.csv -fd 1 \
 	    -trace_err -nostdin
@@ -292,7 +311,10 @@ run_step() {
 	local cap_pid=
 	if [ "$kind" = latency ]; then
 		sleep $LAT_WARM
-		start_bg "$dir/dumpcap.out" dumpcap -i lo -f "udp port $UAC_PORT" -B 64 -s 2048 \
+		# (a socket per call: what is not the UAS's is the UAC's)
+		local filter="udp port $UAC_PORT"
+		[ "$UAC_T" = u1 ] || filter="udp and not port $UAS_PORT"
+		start_bg "$dir/dumpcap.out" dumpcap -i lo -f "$filter" -B 64 -s 2048 \
 		    -a duration:$LAT_WINDOW -a filesize:204800 -w "$dir/capture.pcapng" -q
 		cap_pid=$BG_PID
 	fi

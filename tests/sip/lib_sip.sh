@@ -85,11 +85,13 @@ need_sip() {
 
 # ---- ports ----
 
-# sip_ports BASE: this script's ports.  P_PRI (primary) P_PAR (partner) P_UAS (terminating
+# sip_ports BASE: this script's ports (BASE + $MCX_TEST_PORT_OFFSET: tests/sip/workers2.sh runs the
+# scripts again with workers beside the first run).  P_PRI (primary) P_PAR (partner) P_UAS (terminating
 # sipp) P_UAC (initiating sipp) P_UAS2 (another sipp) P_DEAD (nothing listens there) P_UAC2
 # (an initiating sipp in the background), and sipp control ports from BASE+50 up (one per
 # sipp run).
 sip_ports() {
+	set -- $(($1 + ${MCX_TEST_PORT_OFFSET:-0}))
 	P_PRI=$1 P_PAR=$(($1 + 1)) P_UAS=$(($1 + 2)) P_UAC=$(($1 + 3)) P_UAS2=$(($1 + 4))
 	P_DEAD=$(($1 + 5)) P_UAC2=$(($1 + 6))
 	CP_NEXT=$(($1 + 50)) CP_LAST=$(($1 + 99))
@@ -254,6 +256,7 @@ make_conf() {
 		echo "  listen = [ $m_listen ];"
 		[ -z "$m_nh" ] || echo "  next_hop = \"$m_nh\";"
 		[ -z "$m_t1" ] || echo "  sip_t1 = $m_t1;"
+		echo "  workers = ${MCX_TEST_WORKERS:-1};"
 		echo "};"
 		echo "kms = (
   $m_kms
@@ -359,6 +362,40 @@ wait_log() {
 		[ "$w_i" -lt "${3:-50}" ] || return 1
 		sleep 0.1
 		w_i=$((w_i + 1))
+	done
+}
+
+# daemon_pids NAME: the processes doing daemon NAME's SIP work: its workers (the latest of each,
+# from its log) or, alone, itself.
+daemon_pids() {
+	eval "d_pid=\${PID_$1:-}"
+	d_w=$(sed -n 's/.*: worker \([0-9]*\) started (pid \([0-9]*\)).*/\1 \2/p' "$WORK/$1.log" |
+		awk '{ p[$1] = $2 } END { for (w in p) print p[w] }')
+	echo ${d_w:-$d_pid}
+}
+
+# cpu_ticks NAME: user + system clock ticks used so far by daemon NAME's SIP processes.
+cpu_ticks() {
+	for c_p in $(daemon_pids "$1"); do
+		cat "/proc/$c_p/stat"
+	done | awk '{ sub(/.*\) /, ""); t += $12 + $13 } END { print t + 0 }'
+}
+
+# master_log NAME: daemon NAME's log without its workers' lines (all of it when alone).
+master_log() { grep -v ': worker [0-9]*: ' "$WORK/$1.log" || :; }
+
+# hup NAME: SIGHUP daemon NAME and wait (5 s at most) until the reload is over: refused, or
+# loaded (with workers: read by every worker, which the master logs).  1 on timeout.
+hup() {
+	h_done='reload refused: keeping|reload: configuration .* loaded'
+	[ "${MCX_TEST_WORKERS:-1}" -le 1 ] || h_done='reload refused: keeping|reload: (every|some)'
+	h_before=$(master_log "$1" | grep -cE "$h_done" || :)
+	eval "kill -HUP \$PID_$1"
+	h_i=0
+	until [ "$(master_log "$1" | grep -cE "$h_done" || :)" -gt "$h_before" ]; do
+		[ "$h_i" -lt 50 ] || return 1
+		sleep 0.1
+		h_i=$((h_i + 1))
 	done
 }
 
@@ -539,6 +576,45 @@ sip_split() {
 		state == 3 { lines[++nl] = $0 }
 		END { flush() }' "$WORK/$1.msg"
 	touch "$WORK/$1.d/index"
+	unworker_files "$WORK/$1.d"/[0-9]*
+}
+
+# listen_lines NAME: daemon NAME's "listening on" lines for its server.listen addresses (a
+# worker's own addresses left out), each once.
+listen_lines() {
+	grep 'listening on sip:' "$WORK/$1.log" | grep -v "worker's own" | sed 's/.*listening on /listening on /' | awk '!seen[$0]++'
+}
+
+# unworker_files FILE...: with workers (MCX_TEST_WORKERS above 1), the daemons put each worker's
+# own address in Via and Record-Route; written back here as the server.listen address of the same
+# host and transport (from the daemons' "listening on" lines), so that the scripts check the same
+# routes with workers and without.  tests/sip/workers.sh checks the workers' own addresses.
+unworker_files() {
+	[ "${MCX_TEST_WORKERS:-1}" -gt 1 ] && [ -e "$1" ] || return 0
+	u_sed=$(for u_l in "$WORK"/*.log; do tr -d '\r' <"$u_l" | awk '
+		/listening on sip:.*\(this worker.s own/ { own[++n] = $0 }
+		/listening on sip:.*\(shared\)/ { shared[++m] = $0 }
+		function hpt(l, a) { sub(/.*listening on sip:/, "", l); sub(/ .*/, "", l)
+			t = l; sub(/.*;transport=/, "", t); sub(/;transport=.*/, "", l)
+			p = l; sub(/.*:/, "", p); h = substr(l, 1, length(l) - length(p) - 1)
+			a["h"] = h; a["p"] = p; a["t"] = tolower(t) }
+		END {
+			for (i = 1; i <= n; i++) {
+				hpt(own[i], o)
+				for (j = 1; j <= m; j++) {
+					hpt(shared[j], s)
+					if (s["h"] == o["h"] && s["t"] == o["t"]) {
+						h = o["h"]; gsub(/[][.]/, "\\\\&", h)
+						printf "s/%s:%s\\([^0-9]\\|$\\)/%s:%s\\1/g\n", h, o["p"], s["h"], s["p"]
+						break
+					}
+				}
+			}
+		}'; done)
+	[ -n "$u_sed" ] || return 0
+	for u_f; do
+		sed -i "$u_sed" "$u_f"
+	done
 }
 
 # sip_find NAME DIR ERE [NTH]: the file of the NTH (default first) message DIR (sent|recv) in

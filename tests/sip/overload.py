@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Drive the daemon into overload and record what each request got.
 
-    overload.py burst PORT SINK PID FILL OUT
-        Stops the daemon (SIGSTOP), sends it INVITEs outside any dialog, and
+    overload.py burst PORT SINK PIDS FILL OUT
+        Stops the daemon (SIGSTOP to each of PIDS, comma-separated: its workers), sends it INVITEs outside any dialog, and
         after every tenth one a BYE inside a dialog (To tag), until its UDP
         receive queue holds FILL % of its buffer (as ss(8) reports it), then
         lets it go on (SIGCONT).  The BYEs name the next hop, 127.0.0.1:SINK,
@@ -79,10 +79,11 @@ def ack_for(response, call_id, me):
 
 
 def queue_fill(port):
-    """(bytes queued, receive buffer) of the UDP socket bound to HOST:port, from ss(8)."""
+    """(bytes queued, receive buffer) of the fullest UDP socket bound to HOST:port (the
+    workers' sockets share it), from ss(8)."""
     out = subprocess.run(["ss", "-uamnH", "sport", "=", ":%d" % port], capture_output=True, text=True).stdout
-    m = re.search(r"skmem:\(r(\d+),rb(\d+)", out)
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 1)
+    found = [(int(r), int(rb)) for r, rb in re.findall(r"skmem:\(r(\d+),rb(\d+)", out)]
+    return max(found, key=lambda q: q[0] / q[1]) if found else (0, 1)
 
 
 def collect(s, sent, port, me, out, ack_later, wire):
@@ -144,8 +145,9 @@ def main():
         sent.append((cid, method, time.time()))
 
     if mode == "burst":
-        pid, fill, out = int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-        os.kill(pid, signal.SIGSTOP)
+        pids, fill, out = [int(p) for p in sys.argv[4].split(",")], int(sys.argv[5]), sys.argv[6]
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
         try:
             n = 0
             while n < 20000:
@@ -160,7 +162,8 @@ def main():
             t0 = time.time()
             sent[:] = [(cid, method, t0) for cid, method, _ in sent]
         finally:
-            os.kill(pid, signal.SIGCONT)
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
     elif mode == "calls":
         count, out = int(sys.argv[4]), sys.argv[5]
         for n in range(count):

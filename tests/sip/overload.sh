@@ -40,7 +40,7 @@ make_conf queue.conf role=primary port="$P_PRI" transports=udp next_hop="sip:$L:
 echo 'overload = { queue_high = 30; queue_low = 20; retry_after = 7; };' >>"$WORK/queue.conf"
 start_daemon queue.conf queue || { done_testing; exit 1; }
 
-python3 "$OVERLOAD" burst "$P_PRI" "$P_UAS" "$PID_queue" 60 "$WORK/burst.out"
+python3 "$OVERLOAD" burst "$P_PRI" "$P_UAS" "$(daemon_pids queue | tr ' ' ,)" 60 "$WORK/burst.out"
 sent=$(grep -c ' INVITE ' "$WORK/burst.out")
 refused=$(count burst.out INVITE 503)
 passed=$(count burst.out INVITE 486)

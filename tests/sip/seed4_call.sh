@@ -10,8 +10,8 @@ sip_keys
 L=127.0.0.1
 
 start_chain
-is "primary: one 'listening on' line per listen URI" "$(grep -c 'listening on sip:' "$WORK/primary.log")" 2
-like "primary: listening on its UDP URI" "$(grep 'listening on' "$WORK/primary.log" | head -n 1)" \
+is "primary: one 'listening on' line per listen URI" "$(listen_lines primary | wc -l)" 2
+like "primary: listening on its UDP URI" "$(listen_lines primary | head -n 1)" \
 	"listening on sip:$L:$P_PRI;transport=udp"
 
 B64=$(mikey_b64 "$ALICE" "$BOB" "$H" "$P")

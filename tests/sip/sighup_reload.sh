@@ -24,17 +24,9 @@ LOOKUP_HOME='{ user = "sip:*@partner.example";
 
 # reload WHAT ERE: SIGHUP the primary; its log gets a new line matching ERE within 5 s.
 reload() {
-	r_before=$(grep -c 'reload' "$WORK/primary.log" || :)
-	kill -HUP "$PID_primary"
-	r_i=0
-	until [ "$(grep -c 'reload' "$WORK/primary.log" || :)" -gt "$r_before" ] &&
-		tail -n +"$((r_before + 1))" "$WORK/primary.log" | grep -q -E -- "$2|refused"; do
-		[ "$r_i" -lt 50 ] || break
-		sleep 0.1
-		r_i=$((r_i + 1))
-	done
-	sleep 0.1
-	like "$1" "$(grep 'reload' "$WORK/primary.log" | tail -n +"$((r_before + 1))" | tr '\n' '~')" "$2"
+	r_before=$(master_log primary | grep -c 'reload' || :)
+	hup primary || :
+	like "$1" "$(master_log primary | grep 'reload' | tail -n +"$((r_before + 1))" | tr '\n' '~')" "$2"
 }
 
 # forwarded NAME B64: a call bob answers (200 OK, ACK, BYE).
@@ -139,7 +131,7 @@ is "flight: decided under generation 3: the primary's KRR without $EXTRA, bob's 
 	"$(krr_chain "$WORK/flight.krr.json") $(krr_lists "$WORK/flight.krr.json")" "$HOME_URI > $BOB [[\"$H\"],[\"$P\"]]"
 expect_decision primary primary.conf "$(call_id flight)" "forward 4:acceptable 0 $BOB" "replace 2b/3c:replace 488 $BOB"
 is "flight: generation 4 was loaded before bob's 488 came back (log order)" \
-	"$(grep -n -e 'loaded (generation 4)' -e "call $(call_id flight): replace" "$WORK/primary.log" | sed 's/:.*call .*/:krr/; s/:.*generation 4.*/:gen4/' | cut -d: -f2 | tr '\n' ' ')" \
+	"$(grep -n -e 'loaded (generation 4)' -e "call $(call_id flight): replace" "$WORK/primary.log" | sed 's/:.*call .*/:krr/; s/:.*generation 4.*/:gen4/' | cut -d: -f2 | uniq | tr '\n' ' ')" \
 	"gen4 krr "
 
 csv after bob@partner.example "$PAIR_HP"
@@ -154,7 +146,7 @@ is "after: under generation 4 bob's KRR passes unchanged" \
 expect_decision primary primary.conf "$(call_id after)" "forward 4:acceptable 0 $BOB" "pass 2b/3c:pass 488 $BOB"
 
 is "four reloads logged: generations 2, 3 and 4 loaded, one refused" \
-	"$(grep -c 'reload: configuration .* loaded' "$WORK/primary.log" || :) $(grep -c 'reload refused: keeping' "$WORK/primary.log" || :)" "3 1"
+	"$(master_log primary | grep -c 'reload: configuration .* loaded' || :) $(master_log primary | grep -c 'reload refused: keeping' || :)" "3 1"
 
 stop_daemon primary
 done_testing

@@ -10,7 +10,9 @@
         Sends the message in FILE to 127.0.0.1:PORT from an ephemeral port and
         prints each response that comes back as "T STATUS-LINE" (T: seconds
         since sending), until a final response or SECONDS (default 2); the
-        final response, whole, goes to FILE.final.
+        final response, whole, goes to FILE.final.  $SIPNET_FROM_PORT, when set,
+        is the port to send from instead (one source: with workers, the kernel
+        gives all its datagrams to the same worker).
 """
 import os
 import re
@@ -66,7 +68,8 @@ def sink(port, log, delay):
 def send(port, path, wait):
     data = open(path, "rb").read()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", int(os.environ.get("SIPNET_FROM_PORT", "0"))))
     t0 = time.time()
     s.sendto(data, ("127.0.0.1", port))
     end = t0 + wait

@@ -37,7 +37,7 @@ make_conf primary.conf role=primary host=::1 port="$P_PRI" next_hop="sip:[::1]:$
 make_conf partner.conf role=partner host=::1 port="$P_PAR" next_hop="sip:[::1]:$P_UAS;transport=udp"
 start_daemon primary.conf primary || { done_testing; exit 1; }
 start_daemon partner.conf partner || { done_testing; exit 1; }
-like "ipv6: the primary listens on [::1]" "$(grep 'listening on' "$WORK/primary.log" | head -n 1)" \
+like "ipv6: the primary listens on [::1]" "$(listen_lines primary | head -n 1)" \
 	"listening on sip:\[::1\]:$P_PRI;transport=udp"
 answered ipv6 ::1 '[::1]' UDP
 stop_daemon partner

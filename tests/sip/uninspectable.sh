@@ -87,8 +87,7 @@ is "gzip with an acceptable key: forwarded (the sink's 486)" "$(status gzipgood)
 # ---- on_uninspectable = forward ----
 make_conf primary.conf role=primary port="$P_PRI" transports=udp next_hop="sip:$L:$P_UAS;transport=udp" \
 	uninspectable=forward
-eval "kill -HUP \$PID_primary"
-wait_log primary "generation 2" || not_ok "reload logged"
+hup primary && master_log primary | grep -q "generation 2" || not_ok "reload logged"
 invite coding2 'Content-Type: application/sdp\r\nContent-Encoding: br\r\n' "$WORK/bad.sdp"
 send coding2
 is "on_uninspectable = forward: the br body goes on (the sink's 486)" "$(status coding2) $(in_sink coding2)" "486 1"
