@@ -116,9 +116,15 @@ if [ $QUICK = yes ]; then
 	STEP_S=3 CONFIRM=1 LAT_RUNS=1 LAT_WINDOW=2 LAT_WARM=1 SETTLE=2
 fi
 
+UAC_MAXSOCK=
 case $UAC_SOCKETS in
 one) UAC_T=u1 ;;
-many) UAC_T=un ;;
+many)
+	UAC_T=un
+	# a socket per call: as many open at once as calls in progress (rate x (hold + set-up))
+	ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || :
+	UAC_MAXSOCK="-max_socket $(($(ulimit -n) - 200))"
+	;;
 *) die "--uac-sockets: one or many" ;;
 esac
 export SDPROXY_WORKERS
@@ -302,7 +308,7 @@ run_step() {
 	cpu0=$(tree_cpu_us $TARGET_PID)
 	sys0=$(sys_busy_us)
 	t0=$(now_us)
-	run_in "$dir" "$dir/uac.out" sipp 127.0.0.1:$DEST_PORT -sf "$BENCH_DIR/uac.xml" -i 127.0.0.1 -p $UAC_PORT -t $UAC_T \
+	run_in "$dir" "$dir/uac.out" sipp 127.0.0.1:$DEST_PORT -sf "$BENCH_DIR/uac.xml" -i 127.0.0.1 -p $UAC_PORT -t $UAC_T $UAC_MAXSOCK \
 	    -s bob -key keymgmt "a=key-mgmt:mikey $MIKEY" -d $HOLD_MS -r $rate -rp 1000 -m $n -l $limit \
 	    -buff_size $SIPP_BUFF -recv_timeout 10000 -timeout $tmo -trace_stat -stf uac.csv -fd 1 \
 	    -trace_err -nostdin

@@ -25,6 +25,9 @@ usage: $0 --max RATE [options]
   --hold MS           call hold time (default 1000)
   --base-port P       proxy P, UAC P+2, UAS P+10 (default 27260)
   --sdproxyd PATH     daemon binary (default: \$SDPROXYD or src/mcx-sdproxyd)
+  --workers N         the daemon's server.workers (default 2)
+  --uac-sockets MODE  one (sipp -t u1, the default) or many (a socket per call, -t un: the
+                      workers share the load by source)
   --sdtool PATH       mcx-sdtool (default: \$SDTOOL or src/mcx-sdtool)
   --workdir DIR       (default: a new /tmp/mcx-overload.XXXXXX)
   -h, --help
@@ -40,6 +43,8 @@ HOLD_MS=1000
 BASE_PORT=27260
 SDPROXYD=${SDPROXYD:-$TOP_DIR/src/mcx-sdproxyd}
 SDTOOL=${SDTOOL:-$TOP_DIR/src/mcx-sdtool}
+SDPROXY_WORKERS=2
+UAC_SOCKETS=one
 WORK=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -52,6 +57,8 @@ while [ $# -gt 0 ]; do
 	--base-port) BASE_PORT=$2; shift ;;
 	--sdproxyd) SDPROXYD=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
+	--workers) SDPROXY_WORKERS=$2; shift ;;
+	--uac-sockets) UAC_SOCKETS=$2; shift ;;
 	--workdir) WORK=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -59,6 +66,13 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ -n "$MAX" ] || { usage >&2; exit 2; }
+export SDPROXY_WORKERS
+UAC_T=u1 UAC_MAXSOCK=
+if [ "$UAC_SOCKETS" = many ]; then
+	UAC_T=un
+	ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || :
+	UAC_MAXSOCK="-max_socket $(($(ulimit -n) - 200))"
+fi
 for t in sipp jq awk ss; do command -v $t >/dev/null || die "$t is not installed"; done
 [ -x "$SDPROXYD" ] || die "$SDPROXYD is not built"
 PROXY_PORT=$BASE_PORT UAC_PORT=$((BASE_PORT + 2)) UAS_PORT=$((BASE_PORT + 10))
@@ -76,7 +90,7 @@ run_phase() {
 	local dir=$1 rate=$2 s=$3 n
 	n=$(awk -v r="$rate" -v s="$s" 'BEGIN { printf "%d", r * s }')
 	mkdir -p "$dir"
-	(cd "$dir" && exec sipp 127.0.0.1:$PROXY_PORT -sf "$BENCH_DIR/uac-overload.xml" -i 127.0.0.1 -p $UAC_PORT -t u1 \
+	(cd "$dir" && exec sipp 127.0.0.1:$PROXY_PORT -sf "$BENCH_DIR/uac-overload.xml" -i 127.0.0.1 -p $UAC_PORT -t $UAC_T $UAC_MAXSOCK \
 	    -s bob -key keymgmt "a=key-mgmt:mikey $MIKEY" -d $HOLD_MS -r "$rate" -rp 1000 -m "$n" \
 	    -l $((rate * (HOLD_MS / 1000 + 10))) -buff_size 4194304 -recv_timeout 10000 -timeout $((s + 60)) \
 	    -trace_stat -stf uac.csv -fd 1 -trace_logs -log_file refused.log -trace_err -nostdin \

@@ -32,6 +32,8 @@ usage: $0 (--rate R | --ladder-results FILE) [options]
   --base-port P         daemon P, UACs P+2..P+5, UAS P+10 (default 27260)
   --sample S            RSS sampling period (default 10)
   --sdproxyd PATH       the normal build (default src/mcx-sdproxyd; plain/valgrind)
+  --workers N           the daemon's server.workers (default 2); RSS and CPU are the whole
+                        process tree's (RSS summed)
   --sdtool PATH         mcx-sdtool (default src/mcx-sdtool)
   --workdir DIR         (default: a new /tmp/mcx-soak.XXXXXX)
   -h, --help
@@ -49,6 +51,7 @@ BASE_PORT=27260
 SAMPLE=10
 SDPROXYD=${SDPROXYD:-$TOP_DIR/src/mcx-sdproxyd}
 SDTOOL=${SDTOOL:-$TOP_DIR/src/mcx-sdtool}
+SDPROXY_WORKERS=${SDPROXY_WORKERS:-2}
 WORK=
 
 while [ $# -gt 0 ]; do
@@ -64,6 +67,7 @@ while [ $# -gt 0 ]; do
 	--sample) SAMPLE=$2; shift ;;
 	--sdproxyd) SDPROXYD=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
+	--workers) SDPROXY_WORKERS=$2; shift ;;
 	--workdir) WORK=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -200,7 +204,7 @@ printf 'elapsed_s\trss_kb\tcpu_s\tcalls_started\n' >"$RSS_TSV"
 sample() {
 	local now rss cpu started=0 k c
 	now=$(($(date +%s) - t0))
-	rss=$(awk '/^VmRSS:/ { print $2 }' /proc/$DPID/status 2>/dev/null)
+	rss=$(tree_rss_kb $DPID)
 	cpu=$(tree_cpu_us $DPID)
 	for k in "${KINDS[@]}"; do
 		c=$(csv_last "${KDIR[$k]}/uac.csv" 'OutgoingCall(C)')
@@ -234,7 +238,7 @@ sleep 3
 stop_pid $UAS_PID 5
 log "calls done; waiting 40 s for the daemon's transactions to time out"
 for ((i = 0; i < 4; i++)); do sleep 10; sample; done
-rss_end=$(awk '/^VmRSS:/ { print $2 }' /proc/$DPID/status 2>/dev/null)
+rss_end=$(tree_rss_kb $DPID)
 
 # ------------------------------------------------------------ stop and report
 

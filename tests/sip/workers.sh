@@ -9,6 +9,7 @@
 #      refused 482 (the loop key is the daemon's, not a worker's), whichever worker it reaches;
 #   5. a worker killed with SIGKILL is logged and restarted, and calls go on;
 #   6. SIGHUP: the master checks the file, every worker reads it, the master logs when all did;
+#      only the master speaks to systemd (a stand-in notification socket records who said what);
 #   7. the audit log holds every decision, one JSON record per line, from both workers;
 #   8. SIGTERM stops the master and every worker, exit status 0;
 #   9. server.worker_port_base: the workers' own ports are base + 0 and base + 1.
@@ -44,9 +45,34 @@ send() {
 	sed -n 's/^[0-9.]* SIP\/2\.0 \([2-6][0-9][0-9]\) .*/\1/p' "$WORK/$1.out" | tail -n 1
 }
 
+# A stand-in for systemd's notification socket: each datagram as "PID MESSAGE", the sender's PID
+# from its credentials (SO_PASSCRED), as systemd reads it (NotifyAccess=main: only the main PID's count).
+cat >"$WORK/notify.py" <<'EOF'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+s.bind(sys.argv[1])
+out = open(sys.argv[2], "a", buffering=1)
+while True:
+    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))
+    pid = next((struct.unpack("iII", d)[0] for lvl, typ, d in anc
+                if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS), -1)
+    for line in msg.decode(errors="replace").split("\n"):
+        if line:
+            out.write("%d %s\n" % (pid, line))
+EOF
+: >"$WORK/notify.log"
+python3 "$WORK/notify.py" "$WORK/notify.sock" "$WORK/notify.log" &
+SIP_PIDS="$SIP_PIDS $!"
+i=0
+while [ ! -S "$WORK/notify.sock" ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+
 # ---- 1. start ----
 make_conf primary.conf role=primary port="$P_PRI" transports="udp tcp" next_hop="sip:$L:$P_UAS;transport=udp"
+NOTIFY_SOCKET=$WORK/notify.sock
+export NOTIFY_SOCKET
 start_daemon primary.conf primary || { done_testing; exit 1; }
+unset NOTIFY_SOCKET
 is "the master started two workers" "$(grep -c 'info: worker [12] started (pid [0-9]*)$' "$WORK/primary.log")" 2
 like "one 'ready' line, from the master, naming the workers" "$(grep 'ready (' "$WORK/primary.log")" \
 	"\\[$PID_primary\\]: info: ready \\(primary sip:sdproxy@home.example, configuration .*, 2 workers\\)$"
@@ -142,6 +168,12 @@ is "SIGHUP: the master and both workers loaded generation 2" \
 like "SIGHUP: the master logs when every worker has read it" "$(master_log primary | grep 'reload: every')" \
 	"reload: every worker has read the configuration"
 
+notify_of() { awk -v p="$1" '$1 == p { print $2 }' "$WORK/notify.log" | paste -sd' ' -; }
+is "systemd: READY=1 once the workers listen, RELOADING=1 and READY=1 around the reload, from the master" \
+	"$(notify_of "$PID_primary")" "READY=1 RELOADING=1 READY=1"
+is "systemd: nothing from any other process (NotifyAccess=main would drop it)" \
+	"$(awk -v p="$PID_primary" '$1 != p' "$WORK/notify.log")" ""
+
 # ---- 7. the audit log ----
 AUDIT=$WORK/primary-audit.jsonl
 is "the audit log: one record per decision (the call, 16 + 8 INVITEs), each line JSON" \
@@ -150,6 +182,8 @@ is "the audit log: one record per decision (the call, 16 + 8 INVITEs), each line
 # ---- 8. SIGTERM ----
 pids=$(daemon_pids primary)
 stop_daemon primary
+sleep 0.2
+is "systemd: STOPPING=1 from the master at SIGTERM" "$(notify_of "$PID_primary" | sed 's/.* //')" "STOPPING=1"
 left=
 for p in $pids; do
 	[ ! -e "/proc/$p" ] || left="$left $p"
