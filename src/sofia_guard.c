@@ -30,11 +30,12 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
-#include <errno.h>
 #include <unistd.h>
 
 #include <sofia-sip/msg.h>
@@ -68,6 +69,11 @@ static int probe_free(int (*real_bind)(int, const struct sockaddr *, socklen_t),
 	int probe = socket(addr->sa_family, type | SOCK_CLOEXEC, 0);
 	if (probe < 0)
 		return -1;
+	/* An IPv6 socket that takes IPv6 only must not be taken to clash with our own IPv4 one on the port. */
+	int v6only = 0;
+	socklen_t vl = sizeof(v6only);
+	if (addr->sa_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl) == 0)
+		(void)setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 	int rc = real_bind(probe, addr, len);
 	int e = errno;
 	close(probe);
