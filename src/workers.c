@@ -81,7 +81,7 @@ static void describe_exit(int status, char *out, size_t cap)
 }
 
 /* Fork worker i: 1 in the child, 0 in the master, -1 when fork failed (logged). */
-static int spawn(struct master *m, unsigned i, const sigset_t *set)
+static int spawn(struct master *m, unsigned i)
 {
 	pid_t pid = fork();
 
@@ -98,7 +98,6 @@ static int spawn(struct master *m, unsigned i, const sigset_t *set)
 		sigemptyset(&chld);
 		sigaddset(&chld, SIGCHLD);
 		sigprocmask(SIG_UNBLOCK, &chld, NULL);
-		(void)set;
 		/* Only the master speaks to systemd (NotifyAccess=main). */
 		unsetenv("NOTIFY_SOCKET");
 		char prefix[32];
@@ -267,7 +266,7 @@ static int next_timeout(const struct master *m)
 }
 
 /* Deadlines and planned restarts: 1 when this process is now a new worker (*index). */
-static int on_time(struct master *m, const sigset_t *set, unsigned *index)
+static int on_time(struct master *m, unsigned *index)
 {
 	int64_t now = now_ms();
 
@@ -288,7 +287,7 @@ static int on_time(struct master *m, const sigset_t *set, unsigned *index)
 		if (!m->w[i].restart_at_ms || now < m->w[i].restart_at_ms)
 			continue;
 		m->w[i].restart_at_ms = 0;
-		int rc = spawn(m, i, set);
+		int rc = spawn(m, i);
 		if (rc == 1) {
 			*index = i;
 			return 1;
@@ -334,7 +333,7 @@ int workers_run(unsigned count, const struct workers_ops *ops, const sigset_t *s
 	m.starting = true;
 	m.start_deadline = now_ms() + START_TIMEOUT_MS;
 	/* The first worker alone, which checks that no one else holds the listen addresses; the others once it listens. */
-	int rc = spawn(&m, 0, set);
+	int rc = spawn(&m, 0);
 	if (rc == 1)
 		return become_worker(&m, 0, out);
 	if (rc < 0) {
@@ -354,7 +353,7 @@ int workers_run(unsigned count, const struct workers_ops *ops, const sigset_t *s
 		if (!all_spawned && !m.stopping && m.w[0].ready) {
 			all_spawned = true;
 			for (unsigned i = 1; i < count; i++) {
-				rc = spawn(&m, i, set);
+				rc = spawn(&m, i);
 				if (rc == 1)
 					return become_worker(&m, i, out);
 				if (rc < 0) {
@@ -374,7 +373,7 @@ int workers_run(unsigned count, const struct workers_ops *ops, const sigset_t *s
 				begin_stop(&m, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		}
 		unsigned i;
-		if (on_time(&m, set, &i) == 1)
+		if (on_time(&m, &i) == 1)
 			return become_worker(&m, i, out);
 	}
 	close(m.sigfd);
