@@ -715,12 +715,13 @@ static bool looped(const struct proxy *p, const sip_t *in)
 	bool keyed = false;
 
 	for (const sip_via_t *v = in->sip_via; v; v = v->v_next) {
-		if (!v->v_branch)
+		/* Only a branch shaped like ours (cookie, key, '.') is worth the digest: most requests have none. */
+		if (!v->v_branch || strncasecmp(v->v_branch, "z9hG4bK", 7) != 0 ||
+		    strnlen(v->v_branch + 7, LOOP_KEY_LEN + 1) <= LOOP_KEY_LEN || v->v_branch[7 + LOOP_KEY_LEN] != '.')
 			continue;
 		if (!keyed)
 			loop_key(p, in, key), keyed = true;
-		if (strncasecmp(v->v_branch, "z9hG4bK", 7) == 0 && strncmp(v->v_branch + 7, key, LOOP_KEY_LEN) == 0 &&
-		    v->v_branch[7 + LOOP_KEY_LEN] == '.')
+		if (strncmp(v->v_branch + 7, key, LOOP_KEY_LEN) == 0)
 			return true;
 	}
 	return false;

@@ -145,6 +145,17 @@ static void reload_done(struct master *m, const char *how)
 	sd_notify(0, "READY=1");
 }
 
+/* A reload is done when no running worker still has it pending. */
+static void reload_done_if_all(struct master *m, const char *how)
+{
+	if (!m->reloading)
+		return;
+	for (unsigned i = 0; i < m->count; i++)
+		if (m->w[i].pid && m->w[i].reload_pending)
+			return;
+	reload_done(m, how);
+}
+
 static void on_report(struct master *m)
 {
 	unsigned char b[2];
@@ -170,13 +181,7 @@ static void on_report(struct master *m)
 			m->ops->ready(m->ops->arg);
 		}
 	}
-	if (m->reloading) {
-		bool pending = false;
-		for (unsigned i = 0; i < m->count; i++)
-			pending |= m->w[i].pid && m->w[i].reload_pending;
-		if (!pending)
-			reload_done(m, "every worker has read the configuration");
-	}
+	reload_done_if_all(m, "every worker has read the configuration");
 }
 
 static void on_child_exits(struct master *m)
@@ -215,13 +220,7 @@ static void on_child_exits(struct master *m)
 		    (long long)lived, quick ? " in 1 s" : "");
 		m->w[i].restart_at_ms = now_ms() + (quick ? RESTART_DELAY_MS : 0);
 	}
-	if (m->reloading) {
-		bool pending = false;
-		for (unsigned i = 0; i < m->count; i++)
-			pending |= m->w[i].pid && m->w[i].reload_pending;
-		if (!pending)
-			reload_done(m, "every running worker has read the configuration");
-	}
+	reload_done_if_all(m, "every running worker has read the configuration");
 }
 
 static void on_hup(struct master *m)

@@ -45,6 +45,18 @@ send() {
 	sed -n 's/^[0-9.]* SIP\/2\.0 \([2-6][0-9][0-9]\) .*/\1/p' "$WORK/$1.out" | tail -n 1
 }
 
+# invites NAME N PORT: N INVITEs (Call-IDs NAME-0 ..), the i-th from PORT + i; their final statuses.
+invites() {
+	i_all=
+	i_n=0
+	while [ "$i_n" -lt "$2" ]; do
+		invite "$1$i_n.sip" "$1-$i_n"
+		i_all="$i_all $(send "$1$i_n.sip" $(($3 + i_n)))"
+		i_n=$((i_n + 1))
+	done
+	echo $i_all
+}
+
 # A stand-in for systemd's notification socket: each datagram as "PID MESSAGE", the sender's PID
 # from its credentials (SO_PASSCRED), as systemd reads it (NotifyAccess=main: only the main PID's count).
 cat >"$WORK/notify.py" <<'EOF'
@@ -120,14 +132,7 @@ python3 "$SIPNET" sink "$P_UAS" "$WORK/sink.log" &
 SINK=$!
 SIP_PIDS="$SIP_PIDS $SINK"
 wait_bound udp "$P_UAS"
-answers=
-i=0
-while [ "$i" -lt 16 ]; do
-	invite "spread$i.sip" "spread-$i"
-	answers="$answers $(send "spread$i.sip" $((P_UAC + 10 + i)))"
-	i=$((i + 1))
-done
-is "16 INVITEs from 16 ports: each forwarded, the sink's 486 back" "$(echo $answers)" \
+is "16 INVITEs from 16 ports: each forwarded, the sink's 486 back" "$(invites spread 16 $((P_UAC + 10)))" \
 	"$(printf '486 %.0s' $(seq 16) | sed 's/ $//')"
 for n in 1 2; do
 	c=$(grep -c ": worker $n: call spread-[0-9]*: forward" "$WORK/primary.log" || :)
@@ -152,14 +157,8 @@ like "the master logs the death and restarts the worker" \
 	"worker 2 \\(pid $victim\\) was killed by signal 9 \\(Killed\\) after [0-9]+ ms: restarting it"
 like "the new worker 2 started and is ready" "$(grep 'worker 2 ready again' "$WORK/primary.log")" "worker 2 ready again \\(pid [0-9]+\\)"
 check "the old worker is gone" [ ! -e "/proc/$victim" ]
-answers=
-i=0
-while [ "$i" -lt 8 ]; do
-	invite "after$i.sip" "after-$i"
-	answers="$answers $(send "after$i.sip" $((P_UAC + 40 + i)))"
-	i=$((i + 1))
-done
-is "8 INVITEs after the restart: each forwarded" "$(echo $answers)" "486 486 486 486 486 486 486 486"
+is "8 INVITEs after the restart: each forwarded" "$(invites after 8 $((P_UAC + 40)))" \
+	"486 486 486 486 486 486 486 486"
 
 # ---- 6. SIGHUP ----
 hup primary || :
