@@ -34,6 +34,11 @@ usage: $0 (--rate R | --ladder-results FILE) [options]
   --sdproxyd PATH       the normal build (default src/mcx-sdproxyd; plain/valgrind)
   --workers N           the daemon's server.workers (default 2); RSS and CPU are the whole
                         process tree's (RSS summed)
+  --uac-sockets MODE    many (default): each UAC sends every call from a socket of its own
+                        (sipp -t un), as many clients do and as the ladder's maximum with
+                        --uac-sockets many was measured, so the kernel spreads the calls over
+                        the workers; one: each UAC from one socket (-t u1): four sources, so
+                        one worker may carry most of the load
   --sdtool PATH         mcx-sdtool (default src/mcx-sdtool)
   --workdir DIR         (default: a new /tmp/mcx-soak.XXXXXX)
   -h, --help
@@ -52,6 +57,7 @@ SAMPLE=10
 SDPROXYD=${SDPROXYD:-$TOP_DIR/src/mcx-sdproxyd}
 SDTOOL=${SDTOOL:-$TOP_DIR/src/mcx-sdtool}
 SDPROXY_WORKERS=${SDPROXY_WORKERS:-2}
+UAC_SOCKETS=many
 WORK=
 
 while [ $# -gt 0 ]; do
@@ -68,6 +74,7 @@ while [ $# -gt 0 ]; do
 	--sdproxyd) SDPROXYD=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
 	--workers) SDPROXY_WORKERS=$2; shift ;;
+	--uac-sockets) UAC_SOCKETS=$2; shift ;;
 	--workdir) WORK=$2; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -83,6 +90,15 @@ if [ -z "$RATE" ]; then
 	log "rate: half the ladder's maximum for sdproxy ($max) = $RATE calls/s"
 fi
 case $MODE in asan | valgrind | plain) ;; *) die "--mode asan|valgrind|plain" ;; esac
+UAC_T=(-t u1)
+case $UAC_SOCKETS in
+one) ;;
+many)
+	ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || :
+	UAC_T=(-t un -max_socket $(($(ulimit -n) - 200)))
+	;;
+*) die "--uac-sockets one|many" ;;
+esac
 for t in sipp jq awk ss; do command -v $t >/dev/null || die "$t not found"; done
 [ $MODE = valgrind ] && { command -v valgrind >/dev/null || die "valgrind not installed (apt-get install -y valgrind)"; }
 [ -x "$SDTOOL" ] || die "mcx-sdtool not found at $SDTOOL"
@@ -175,7 +191,7 @@ for k in "${KINDS[@]}"; do
 	n=$((r * DURATION))
 	d=$WORK/$k
 	mkdir -p "$d"
-	common=(-i 127.0.0.1 -p $port -t u1 -r $r -rp 1000 -m $n -buff_size 1048576 -recv_timeout 20000
+	common=(-i 127.0.0.1 -p $port "${UAC_T[@]}" -r $r -rp 1000 -m $n -buff_size 1048576 -recv_timeout 20000
 	    -timeout $((DURATION + 90)) -trace_stat -stf uac.csv -fd $SAMPLE -trace_err -nostdin)
 	case $k in
 	accepted)
