@@ -19,6 +19,7 @@
 #include "krr.h"
 #include "lookup.h"
 #include "timeutil.h"
+#include "tls_creds.h"
 
 #define CONF_MAX_FILE		(1024 * 1024)	/* a bigger PEM file is not a key or a certificate */
 #define CONF_MAX_KMS_URI	255
@@ -61,6 +62,7 @@ static int conf_defaults(struct conf *c)
 	c->policy.on_unknown_target = CONF_FORWARD;
 	c->policy.verify_imessage = false;
 	c->krr.require_signed = false;
+	c->tls.verify_peer = true;
 	c->overload.queue_high = CONF_QUEUE_HIGH_DEFAULT;
 	c->overload.queue_low = CONF_QUEUE_LOW_DEFAULT;
 	c->overload.max_in_flight = CONF_MAX_IN_FLIGHT_DEFAULT;
@@ -172,6 +174,15 @@ static const struct field krr_fields[] = {
 	END
 };
 
+static const struct field tls_fields[] = {
+	FIELD(struct conf, "certificate", F_PATH, tls.certificate),
+	FIELD(struct conf, "private_key", F_PATH, tls.private_key),
+	FIELD(struct conf, "ca", F_PATH, tls.ca),
+	FIELD(struct conf, "verify_peer", F_BOOL, tls.verify_peer),
+	FIELD(struct conf, "peer_identities", F_STRINGS, tls.peer_identities),
+	END
+};
+
 static const struct field overload_fields[] = {
 	INT(struct conf, "queue_high", overload.queue_high, 1, 100),
 	INT(struct conf, "queue_low", overload.queue_low, 0, 99),
@@ -193,6 +204,7 @@ static const struct field conf_fields[] = {
 	GROUP("lookup", lookup_fields),
 	GROUP("policy", policy_fields),
 	GROUP("krr", krr_fields),
+	GROUP("tls", tls_fields),
 	GROUP("overload", overload_fields),
 	GROUP("log", log_fields),
 	END
@@ -959,6 +971,52 @@ static void check_krr(struct loader *ld, const struct conf *c, const config_sett
 	free(cert);
 }
 
+/* The listen address that needs TLS credentials, or NULL. */
+static const config_setting_t *tls_listen(const struct conf *c, const config_setting_t *ss, size_t *which)
+{
+	for (size_t i = 0; i < c->server.listen.n; i++)
+		if (tls_uri(c->server.listen.v[i])) {
+			*which = i;
+			return either(elem(member(ss, "listen"), i), either(member(ss, "listen"), ss));
+		}
+	return NULL;
+}
+
+static void check_tls(struct loader *ld, const struct conf *c, const config_setting_t *ts,
+    const config_setting_t *ss)
+{
+	static const char *const keys[] = { [TLS_CERTIFICATE] = "certificate", [TLS_PRIVATE_KEY] = "private_key",
+		[TLS_CA] = "ca" };
+	struct tls_problem pr[TLS_PROBLEMS_MAX];
+	size_t i = 0;
+	const config_setting_t *ls = tls_listen(c, ss, &i);
+	int n;
+
+	if (ls && !c->tls.certificate)
+		diag(ld, ls, "server.listen[%zu]: a TLS address needs tls.certificate and tls.private_key", i);
+	if (c->tls.certificate && !c->tls.private_key)
+		diag(ld, member(ts, "certificate"), "tls.certificate: given without tls.private_key");
+	if (c->tls.private_key && !c->tls.certificate)
+		diag(ld, member(ts, "private_key"), "tls.private_key: given without tls.certificate");
+	if (c->tls.certificate && c->tls.verify_peer && !c->tls.ca)
+		diag(ld, member(ts, "certificate"),
+		    "tls.ca: required with verify_peer (the CAs that peers' certificates must chain to)");
+	if (c->tls.peer_identities.n && !c->tls.verify_peer)
+		diag(ld, member(ts, "peer_identities"), "tls.peer_identities: needs tls.verify_peer = true");
+	for (size_t k = 0; k < c->tls.peer_identities.n; k++)
+		if (!c->tls.peer_identities.v[k][0] || strpbrk(c->tls.peer_identities.v[k], " \t\r\n,<>\""))
+			diag(ld, either(elem(member(ts, "peer_identities"), k), ts),
+			    "tls.peer_identities[%zu]: not a URI or DNS name \"%s\"", k, c->tls.peer_identities.v[k]);
+	if (!c->tls.certificate || !c->tls.private_key)
+		return;
+	if ((n = tls_creds_check(c->tls.certificate, c->tls.private_key, c->tls.ca, time(NULL), pr)) < 0) {
+		ld->nomem = true;
+		return;
+	}
+	for (int k = 0; k < n; k++)
+		diag(ld, either(member(ts, keys[pr[k].setting]), ts), "tls.%s: %s", keys[pr[k].setting], pr[k].msg);
+}
+
 static void check(struct loader *ld, const struct conf *c)
 {
 	const config_setting_t *root = config_root_setting(&ld->cfg);
@@ -970,6 +1028,7 @@ static void check(struct loader *ld, const struct conf *c)
 	check_lookup(ld, c, member(root, "lookup"));
 	check_policy(ld, c, member(root, "policy"));
 	check_krr(ld, c, member(root, "krr"));
+	check_tls(ld, c, member(root, "tls"), member(root, "server"));
 	check_overload(ld, c, member(root, "overload"));
 	check_workers(ld, c, member(root, "server"));
 }
@@ -1061,6 +1120,10 @@ void conf_free(struct conf *c)
 	free(c->krr.certificate);
 	free(c->krr.private_key);
 	free(c->krr.trust_anchors);
+	free(c->tls.certificate);
+	free(c->tls.private_key);
+	free(c->tls.ca);
+	strings_clear(&c->tls.peer_identities);
 	free(c->log.audit);
 	free(c);
 }

@@ -94,6 +94,13 @@ struct conf {
 		bool require_signed;		/* default: false */
 	} krr;
 	struct {
+		char *certificate;		/* PEM: this server's certificate, then its intermediates */
+		char *private_key;		/* PEM, unencrypted */
+		char *ca;			/* PEM: the CAs a peer's certificate must chain to */
+		bool verify_peer;		/* default: true (mutual authentication) */
+		struct conf_strings peer_identities;	/* optional: SAN URIs / DNS names a peer must show one of */
+	} tls;
+	struct {
 		int queue_high;			/* % of a UDP receive buffer queued: refuse new requests (default 50) */
 		int queue_low;			/* % below which refusing stops (default 10) */
 		int max_in_flight;		/* forwarded requests unanswered: refuse at this many; 0: no limit */

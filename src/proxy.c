@@ -58,6 +58,8 @@ struct txn;
 #include "resolve.h"
 #include "sipread.h"
 #include "sofia_guard.h"
+#include "sofia_tls.h"
+#include "tls_creds.h"
 
 #define MAX_LISTEN	16
 /* Route entries a request may carry: far more than any real route set; more cost Sofia-SIP quadratic time. */
@@ -125,6 +127,7 @@ struct proxy {
 	su_timer_t *stop_timer;
 	unsigned load_ticks;		/* of load_timer: Timer C is looked at every second */
 	struct txn *by_branch[BRANCH_BUCKETS];	/* detached INVITEs (see detach) */
+	char tls_dir[256];		/* the credentials' folder while the transports are bound */
 };
 
 /* One proxied request: the server transaction upstream, the client one downstream. */
@@ -239,7 +242,8 @@ static bool is_me_one(const struct me *m, const char *host, const char *port)
 		snprintf(h, sizeof(h), "[%s]", host);
 	else
 		snprintf(h, sizeof(h), "%s", host);
-	return strcasecmp(m->host, h) == 0 && strcmp(m->port, port && *port ? port : "5060") == 0;
+	return strcasecmp(m->host, h) == 0 &&
+	    strcmp(m->port, port && *port ? port : strcasecmp(m->proto, "tls") == 0 ? "5061" : "5060") == 0;
 }
 
 static bool is_me(const struct proxy *p, const char *host, const char *port)
@@ -1085,10 +1089,64 @@ static void measure_load(struct proxy *p)
 	load_changed(p, overload_update(&p->overload, &l, p->queue_pct, p->in_flight));
 }
 
+/* Is u (a next hop nta sent to) host:port over TLS?  host as the socket names it (IPv6 without brackets). */
+static bool tls_hop_is(const url_t *u, const char *host, unsigned port)
+{
+	char tp[8], h[HOST_MAX];
+	bool tls = u->url_type == url_sips ||
+	    (u->url_params && url_param(u->url_params, "transport", tp, sizeof(tp)) > 0 && strcasecmp(tp, "tls") == 0);
+	const char *uh = u->url_host;
+	size_t n;
+
+	if (!tls || !uh || (u->url_port ? strtoul(u->url_port, NULL, 10) : 5061) != port)
+		return false;
+	if (uh[0] == '[' && (n = strlen(uh)) > 2 && n - 2 < sizeof(h)) {
+		memcpy(h, uh + 1, n - 2);
+		h[n - 2] = '\0';
+		uh = h;
+	}
+	return host_cmp(uh, host) == 0;
+}
+
+/*
+ * An outgoing TLS handshake failed (sofia_tls.c): the requests waiting to
+ * go to that peer are not told by the SIP stack, so they are answered here,
+ * as for any transport error: the next DNS target, or 503 upstream.
+ */
+static void on_tls_refused(void *arg, const char *host, unsigned port, const char *why)
+{
+	struct proxy *p = arg;
+
+	for (struct txn *t = p->txns, *next; t; t = next) {
+		next = t->next;
+		const url_t *u = t->orq ? nta_outgoing_route_uri(t->orq) : NULL;
+		if (!u && t->orq)
+			u = nta_outgoing_request_uri(t->orq);
+		if (t->answered || !u || !tls_hop_is(u, host, port))
+			continue;
+		nta_outgoing_t *orq = t->orq;
+		t->orq = NULL;
+		if (t->next_target < t->targets.n && try_next_target(t)) {
+			nta_outgoing_destroy(orq);
+			continue;
+		}
+		nta_outgoing_destroy(orq);
+		char text[256], warning[320];
+		snprintf(text, sizeof(text), "TLS with the next hop %s:%u failed: %s", host, port, why);
+		warning_value(p, text, warning, sizeof(warning));
+		log_warn("call %s: 503 upstream: %s", t->call_id, text);
+		nta_incoming_treply(t->irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_WARNING_STR(warning), TAG_END());
+		t->answered = true;
+		txn_free(t);
+		next = p->txns;	/* txn_free may have changed the list around t: start again (answered ones are skipped) */
+	}
+}
+
 static void on_load_timer(struct proxy *p, su_timer_t *timer, su_timer_arg_t *arg)
 {
 	(void)timer;
 	(void)arg;
+	sofia_tls_take_refused(on_tls_refused, p);
 	p->queue_pct = queue_percent(p);
 	measure_load(p);
 	if (++p->load_ticks % (1000 / LOAD_PERIOD_MS) == 0)
@@ -1384,6 +1442,18 @@ static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, 
 static char sofia_line[512];
 static size_t sofia_len;
 
+/* The stack's words on a refused TLS handshake: sofia_tls.c logs the same with the peer's address. */
+static bool said_by_sofia_tls(const char *line)
+{
+	static const char *const prefixes[] = { "-Error with certificate", "  issuer   =", "  subject  =", "  err ",
+		"tls_connect(", NULL };
+
+	for (size_t i = 0; prefixes[i]; i++)
+		if (strncmp(line, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 static void sofia_log(void *stream, const char *fmt, va_list ap)
 {
 	char piece[512];
@@ -1392,7 +1462,7 @@ static void sofia_log(void *stream, const char *fmt, va_list ap)
 	for (int i = 0; i < n && i < (int)sizeof(piece) - 1; i++) {
 		if (piece[i] == '\n' || sofia_len + 1 >= sizeof(sofia_line)) {
 			sofia_line[sofia_len] = '\0';
-			if (sofia_len)
+			if (sofia_len && !said_by_sofia_tls(sofia_line))
 				log_warn("sip stack: %s", sofia_line);
 			sofia_len = 0;
 			if (piece[i] == '\n')
@@ -1426,12 +1496,33 @@ static char *own_uri(su_home_t *home, const char *listen, const struct proxy_wor
 	return url_as_string(home, u);
 }
 
-/* Bind one listen URI: the first one creates the agent. */
+/*
+ * Bind one listen URI: the first one creates the agent.  A TLS one gets the
+ * credentials' folder and the policy: with tls.verify_peer, the peer's
+ * certificate must chain to tls.ca in both directions (mutual
+ * authentication), and be valid now.
+ */
 static int bind_one(struct proxy *p, const struct conf *c, const char *uri, const char *ident)
 {
+	bool tls = tls_uri(uri);
+	unsigned policy = c->tls.verify_peer ? TPTLS_VERIFY_ALL : TPTLS_VERIFY_NONE;
+	char sips[HOST_MAX + 24];
+
+	/* nta binds TLS for a sips: URI only (a sip: one's transports are udp, tcp and sctp) */
+	if (tls) {
+		url_t *u = url_hdup(p->home, URL_STRING_MAKE(uri)->us_url);
+		if (!u || !u->url_host)
+			return -1;
+		snprintf(sips, sizeof(sips), "sips:%s:%s", u->url_host, u->url_port && *u->url_port ? u->url_port : "5061");
+		su_free(p->home, u);
+		uri = sips;
+	}
+
 	if (p->agent)
 		return nta_agent_add_tport(p->agent, URL_STRING_MAKE(uri), TAG_IF(ident, TPTAG_IDENT(ident)),
-		    TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER), TAG_END());
+		    TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER), TAG_IF(tls, TPTAG_CERTIFICATE(p->tls_dir)),
+		    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(policy)), TAG_IF(tls, TPTAG_TLS_VERIFY_DEPTH(SOFIA_TLS_VERIFY_DEPTH)),
+		    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END());
 	/*
 	 * EXTRA_100: nta sends 100 Trying only when no response has gone
 	 * upstream within 200 ms (RFC 3261 16.2), which saves a message on
@@ -1443,27 +1534,18 @@ static int bind_one(struct proxy *p, const struct conf *c, const char *uri, cons
 	    NTATAG_SIP_T1X64(64u * (unsigned)c->server.sip_t1), NTATAG_TIMEOUT_408(1), NTATAG_MAXSIZE(MAX_MESSAGE),
 	    NTATAG_UDP_MTU(UDP_MAX), TPTAG_UDP_RMEM(UDP_BUFFER), TPTAG_UDP_WMEM(UDP_BUFFER),
 	    NTATAG_EXTRA_100(1), NTATAG_BAD_REQ_MASK(sipread_bad_request_mask()),
-	    TAG_IF(sipread_mclass(), NTATAG_MCLASS(sipread_mclass())), TAG_END());
+	    TAG_IF(sipread_mclass(), NTATAG_MCLASS(sipread_mclass())), TAG_IF(tls, TPTAG_CERTIFICATE(p->tls_dir)),
+	    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(policy)), TAG_IF(tls, TPTAG_TLS_VERIFY_DEPTH(SOFIA_TLS_VERIFY_DEPTH)),
+	    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_END());
 	return p->agent ? 0 : -1;
 }
 
 #define IDENT_OWN	"own"
 #define IDENT_SHARED	"shared"
 
-/*
- * Listen.  Alone: on the server.listen URIs.  A worker: first on its own
- * address for each of them (nta sends its requests from the first primary
- * transport of a protocol, so its Via names this worker), then on the
- * server.listen URIs themselves, shared with the other workers
- * (SO_REUSEPORT: the kernel spreads sources over the workers, and the
- * retransmissions, CANCEL and ACK of a request from one source come to the
- * worker that has its transaction).  The first worker, alone at the start,
- * checks that no one else holds them.
- */
-static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t errlen)
+/* Each listen URI bound: this worker's own addresses first (see bind_all). */
+static int bind_listen(struct proxy *p, const struct conf *c, bool workers, char *err, size_t errlen)
 {
-	bool workers = p->worker.count > 1;
-
 	for (int pass = workers ? 0 : 1; pass < 2; pass++) {
 		for (size_t i = 0; i < c->server.listen.n; i++) {
 			const char *uri = c->server.listen.v[i];
@@ -1482,6 +1564,12 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 			}
 		}
 	}
+	return 0;
+}
+
+/* What we listen on, as me[]. */
+static int me_all(struct proxy *p, bool workers, char *err, size_t errlen)
+{
 	for (tport_t *tp = tport_primaries(nta_agent_tports(p->agent)); tp && p->n_me < MAX_LISTEN;
 	    tp = tport_next(tp)) {
 		const tp_name_t *n = tport_name(tp);
@@ -1514,6 +1602,44 @@ static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t err
 		return -EADDRNOTAVAIL;
 	}
 	return 0;
+}
+
+/*
+ * Listen.  Alone: on the server.listen URIs.  A worker: first on its own
+ * address for each of them (nta sends its requests from the first primary
+ * transport of a protocol, so its Via names this worker), then on the
+ * server.listen URIs themselves, shared with the other workers
+ * (SO_REUSEPORT: the kernel spreads sources over the workers, and the
+ * retransmissions, CANCEL and ACK of a request from one source come to the
+ * worker that has its transaction).  The first worker, alone at the start,
+ * checks that no one else holds them.  TLS: the credentials are handed to
+ * the SIP stack through a private folder, deleted once the transports are
+ * bound (sofia_tls.c).
+ */
+static int bind_all(struct proxy *p, const struct conf *c, char *err, size_t errlen)
+{
+	bool workers = p->worker.count > 1;
+	int rc;
+
+	for (size_t i = 0; i < c->server.listen.n; i++)
+		if (tls_uri(c->server.listen.v[i])) {
+			if (sofia_tls_prepare(c, p->tls_dir, sizeof(p->tls_dir), err, errlen) < 0)
+				return -EIO;
+			break;
+		}
+	sofia_tls_capture(true);
+	rc = bind_listen(p, c, workers, err, errlen);
+	sofia_tls_capture(false);
+	sofia_tls_forget_files(p->tls_dir);
+	p->tls_dir[0] = '\0';
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < c->server.listen.n; i++)
+		if (tls_uri(c->server.listen.v[i]) && sofia_tls_contexts() == 0) {
+			snprintf(err, errlen, "cannot listen on %s: the TLS transport did not start", c->server.listen.v[i]);
+			return -EIO;
+		}
+	return me_all(p, workers, err, errlen);
 }
 
 static int set_next_hop(struct proxy *p, const struct conf *c)
@@ -1603,6 +1729,13 @@ void proxy_set_world(struct proxy *p, struct world *w)
 		log_warn("reload: server.listen changed: it takes effect at the next start");
 	if (old->server.sip_t1 != c->server.sip_t1)
 		log_warn("reload: server.sip_t1 changed: it takes effect at the next start");
+	if (old->tls.verify_peer != c->tls.verify_peer)
+		log_warn("reload: tls.verify_peer changed: it takes effect at the next start");
+	char err[320] = "";
+	if (sofia_tls_reload(c, err, sizeof(err)) < 0)
+		log_error("reload: TLS: %s: new connections keep the previous certificate, key and CAs", err);
+	else if (sofia_tls_contexts())
+		log_info("reload: TLS: certificate, key and CAs read again: new connections use them");
 	if (set_next_hop(p, c) < 0)
 		log_error("reload: out of memory for server.next_hop: keeping the previous one");
 	/* /etc/resolv.conf is read again too: c-ares reads it only when it starts. */
