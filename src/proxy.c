@@ -902,7 +902,7 @@ static int resolve_next_hop(struct txn *t, const url_t *u, const char *host)
 		return rc;
 	int status = rc == -ENOMEM ? 500 : rc == -EINVAL ? 400 : 503;
 	const char *why = rc == -ENOMEM ? "out of memory" : rc == -EINVAL ? "not a DNS name"
-			: rc == -EPROTONOSUPPORT ? "no such transport here"
+			: rc == -EPROTONOSUPPORT ? "no such transport here (TLS needs a TLS address in server.listen)"
 			: rc == -EIO ? "the DNS resolver is not running" : "no such host";
 	char warning[256];
 	log_warn("call %s: next hop %s: %s: %d", t->call_id, host, why, status);
@@ -1681,6 +1681,7 @@ int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy *
 		proxy_free(p);
 		return -EIO;
 	}
+	resolver_use_tls(p->resolver, sofia_tls_contexts() > 0);
 	if ((rc = set_next_hop(p, w->conf)) < 0) {
 		snprintf(err, errlen, "out of memory");
 		proxy_free(p);

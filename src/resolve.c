@@ -61,6 +61,7 @@ struct resolver {
 	su_root_t *root;
 	ares_channel channel;
 	bool channel_ok;
+	bool tls;			/* we can send over TLS: sips: and TLS targets may be used */
 	unsigned deadline_ms;
 	su_timer_t *timer;		/* c-ares's own timeouts */
 	struct ares_socket sock[MAX_SOCKETS];
@@ -405,13 +406,22 @@ static void add_srv(struct lookup *l, const char *transport, const char *name)
 	l->n_srv++;
 }
 
-/* RFC 3263 4.1: the SRV names when NAPTR says nothing: each transport we can use. */
+/*
+ * RFC 3263 4.1: the SRV names when NAPTR says nothing: each transport we
+ * can use (TLS only when we listen on TLS); a sips: URI: TLS alone.
+ */
 static void default_srv(struct lookup *l)
 {
 	char name[NAME_MAX_LEN + 16];
+	bool tls = l->r->tls && (l->sips || !l->transport[0] || strcmp(l->transport, "tls") == 0);
 
-	if (l->sips)
-		return;		/* TLS is not offered: no SIPS target can be reached */
+	if (l->sips) {
+		if (tls) {
+			snprintf(name, sizeof(name), "_sips._tcp.%s", l->host);
+			add_srv(l, "tls", name);
+		}
+		return;
+	}
 	if (!l->transport[0] || strcmp(l->transport, "udp") == 0) {
 		snprintf(name, sizeof(name), "_sip._udp.%s", l->host);
 		add_srv(l, "udp", name);
@@ -419,6 +429,10 @@ static void default_srv(struct lookup *l)
 	if (!l->transport[0] || strcmp(l->transport, "tcp") == 0) {
 		snprintf(name, sizeof(name), "_sip._tcp.%s", l->host);
 		add_srv(l, "tcp", name);
+	}
+	if (tls) {
+		snprintf(name, sizeof(name), "_sips._tcp.%s", l->host);
+		add_srv(l, "tls", name);
 	}
 }
 
@@ -455,6 +469,8 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf, i
 					t = "udp";
 				else if (!l->sips && strcasecmp(svc, "SIP+D2T") == 0)
 					t = "tcp";
+				else if (l->r->tls && strcasecmp(svc, "SIPS+D2T") == 0)
+					t = "tls";
 				if (t)
 					add_srv(l, t, v[i]->replacement);
 			}
@@ -467,6 +483,14 @@ static void on_naptr(void *arg, int status, int timeouts, unsigned char *abuf, i
 	if (!l->done)
 		next_stage(l);
 	lookup_unref(l);
+}
+
+/* RFC 3263 4.2: the transport of a URI's own host: its parameter, TLS for sips:, else UDP. */
+static const char *hop_transport(const struct lookup *l)
+{
+	if (l->sips)
+		return "tls";	/* a sips: URI goes over TLS whatever transport it names */
+	return l->transport[0] ? l->transport : "udp";
 }
 
 /* Whichever stage is next: SRV names left, then hosts left, then the answer. */
@@ -482,9 +506,9 @@ static void next_stage(struct lookup *l)
 	if (l->n_hosts == 0 && l->i_host == 0) {
 		/* RFC 3263 4.2: no SRV: the host itself, at the URI's port or the default. */
 		struct hostport *hp = &l->hosts[l->n_hosts++];
-		snprintf(hp->transport, sizeof(hp->transport), "%s", l->transport[0] ? l->transport : "udp");
+		snprintf(hp->transport, sizeof(hp->transport), "%s", hop_transport(l));
 		snprintf(hp->host, sizeof(hp->host), "%s", l->host);
-		hp->port = l->port ? l->port : 5060;
+		hp->port = l->port ? l->port : strcmp(hp->transport, "tls") == 0 ? 5061 : 5060;
 	}
 	if (l->i_host < l->n_hosts) {
 		struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC };
@@ -535,8 +559,7 @@ static void on_start(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 	su_timer_set_interval(t, on_deadline, l, r->deadline_ms);
 	if (l->port) {
 		struct hostport *hp = &l->hosts[l->n_hosts++];
-		snprintf(hp->transport, sizeof(hp->transport), "%s",
-		    l->transport[0] ? l->transport : l->sips ? "tcp" : "udp");
+		snprintf(hp->transport, sizeof(hp->transport), "%s", hop_transport(l));
 		snprintf(hp->host, sizeof(hp->host), "%s", l->host);
 		hp->port = l->port;
 		next_stage(l);
@@ -561,8 +584,11 @@ int resolve_sip(struct resolver *r, const char *host, unsigned port, const char 
 		return -EINVAL;
 	if (!r->channel_ok)
 		return -EIO;	/* c-ares did not restart after a reload */
-	if (transport && strcasecmp(transport, "udp") != 0 && strcasecmp(transport, "tcp") != 0)
+	if (transport && strcasecmp(transport, "udp") != 0 && strcasecmp(transport, "tcp") != 0 &&
+	    strcasecmp(transport, "tls") != 0)
 		return -EPROTONOSUPPORT;
+	if (!r->tls && (sips || (transport && strcasecmp(transport, "tls") == 0)))
+		return -EPROTONOSUPPORT;	/* no TLS address to send from */
 	snprintf(key, sizeof(key), "%s|%s|%u|%s", sips ? "sips" : "sip", host, port, transport ? transport : "");
 	for (char *p = key; *p; p++)
 		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
@@ -629,6 +655,11 @@ void resolve_cancel(struct resolve_query *q)
 size_t resolver_pending(const struct resolver *r)
 {
 	return r->pending;
+}
+
+void resolver_use_tls(struct resolver *r, bool tls)
+{
+	r->tls = tls;
 }
 
 struct resolver *resolver_new(su_root_t *root, unsigned deadline_ms, char *err, size_t errlen)

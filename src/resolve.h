@@ -21,7 +21,7 @@ struct resolve_query;
 
 /* One place to send to: an IP literal (IPv6 in brackets), a port and a transport. */
 struct resolve_target {
-	char transport[4];	/* "udp" or "tcp" */
+	char transport[4];	/* "udp", "tcp" or "tls" */
 	char host[48];
 	unsigned port;
 };
@@ -44,6 +44,9 @@ typedef void resolve_fn(void *arg, const struct resolve_result *res, const char 
  * in err when c-ares cannot start.
  */
 struct resolver *resolver_new(struct su_root_s *root, unsigned deadline_ms, char *err, size_t errlen);
+
+/* Whether TLS targets may be used (the daemon listens on TLS): without, sips: and ;transport=tls fail. */
+void resolver_use_tls(struct resolver *r, bool tls);
 
 /* Read /etc/resolv.conf again (SIGHUP) and forget cached answers; resolutions in flight finish on the old servers. */
 int resolver_reload(struct resolver *r);

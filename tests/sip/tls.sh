@@ -8,7 +8,15 @@
 # an expired one, one not in tls.peer_identities, none, TLS 1.1): each handshake refused and
 # logged with its reason, their INVITE never reaches bob.  Then a next hop whose certificate
 # is from another CA: the daemon refuses it (mutual authentication both ways), nothing
-# forwarded.  Then SIGHUP with a new certificate, and `-t` on bad credentials.
+# forwarded.  A next hop named by DNS whose NAPTR and SRV records say TLS (RFC 3263), reached
+# over TLS (openssl s_server requiring our certificate).  Then SIGHUP with a new certificate,
+# and `-t` on bad credentials.  In a private network namespace (loopback only, our own DNS
+# server in /etc/resolv.conf by a bind mount).
+if [ -z "${MCX_IN_NETNS:-}" ]; then
+	command -v unshare >/dev/null || { echo "not ok - unshare (util-linux) is not installed"; exit 1; }
+	MCX_IN_NETNS=1 exec unshare -n -m sh "$0" "$@"
+fi
+ip link set lo up
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 : "${KAMAILIO:=kamailio}"
@@ -224,6 +232,43 @@ uas_stop bob3
 is "... and bob got nothing" "$(sip_count bob3 recv '^INVITE ')" 0
 kam_stop back
 kam_stop front
+
+# ---- a next hop named by DNS over TLS (NAPTR SIPS+D2T -> SRV _sips._tcp -> A) ----
+need python3
+P_D2=$((P_PRI + 15)) P_SRV=$((P_PRI + 16))
+printf '%s\n' "tls.test NAPTR 10 10 s SIPS+D2T _sips._tcp.tls.test" \
+	"tls.test NAPTR 20 10 s SIP+D2U _sip._udp.tls.test" \
+	"_sips._tcp.tls.test SRV 10 10 $P_SRV srv.test" \
+	"_sip._udp.tls.test SRV 10 10 $P_DEAD srv.test" \
+	"srv.test A 127.0.0.1" >"$WORK/zone"
+# /etc/resolv.conf is $WORK/resolv.conf from here on, in this namespace only
+[ -n "${MCX_IN_NETNS:-}" ] && [ -n "$WORK" ] || { not_ok "in a private namespace"; done_testing; exit 1; }
+printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
+mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { not_ok "bind-mount resolv.conf"; done_testing; exit 1; }
+python3 "$top_srcdir/tests/sip/dnsd.py" 53 answer "$WORK/zone" >"$WORK/dnsd.log" 2>&1 &
+SIP_PIDS="$SIP_PIDS $!"
+wait_bound udp 53
+# (s_server closes the connection when its stdin ends: a sleep feeds it)
+(exec timeout 20 sh -c 'sleep 19 | exec "$0" "$@"' "$OPENSSL" s_server -accept "$L:$P_SRV" -cert "$T/back-cert.pem" \
+	-key "$T/back-key.pem" -CAfile "$T/tls-ca.pem" -Verify 2 -quiet -naccept 1 >"$WORK/s_server.out" \
+	2>"$WORK/s_server.err" </dev/null) &
+SIP_PIDS="$SIP_PIDS $!"
+wait_bound tcp "$P_SRV"
+make_conf dns.conf role=primary port="$P_D2" transports="udp tls" next_hop="sip:tls.test"
+echo "$TLS_CONF" >>"$WORK/dns.conf"
+start_daemon dns.conf dns || { done_testing; exit 1; }
+csv viadns bob@partner.example "$B64"
+uac viadns uac_final $L "$L:$P_D2" -timeout 4s
+w_i=0
+until grep -q '^INVITE ' "$WORK/s_server.out" 2>/dev/null || [ "$w_i" -ge 30 ]; do sleep 0.1; w_i=$((w_i + 1)); done
+is "DNS asked NAPTR, then the TLS SRV first" "$(head -n 2 "$WORK/dnsd.log" | tr '\n' ' ')" \
+	"NAPTR tls.test SRV _sips._tcp.tls.test "
+# (with workers, the Via names the worker's own TLS port)
+d_port=$P_D2
+[ "${MCX_TEST_WORKERS:-1}" -le 1 ] || d_port='[0-9]+'
+like "the INVITE reached the TLS next hop that DNS named (which required our certificate)" \
+	"$(grep -m1 '^Via:' "$WORK/s_server.out" | tr -d '\r')" "^Via: SIP/2.0/TLS $L:$d_port;"
+stop_daemon dns
 
 # ---- SIGHUP: new credentials for new connections ----
 mk "$T" sdproxy2 URI:sip:sdproxy@home.example IP:127.0.0.1
