@@ -15,6 +15,7 @@
 
 #include <libconfig.h>
 
+#include "access.h"
 #include "conf.h"
 #include "krr.h"
 #include "lookup.h"
@@ -123,6 +124,7 @@ static const struct field server_fields[] = {
 	INT(struct conf, "sip_t1", server.sip_t1, CONF_SIP_T1_MIN, CONF_SIP_T1_MAX),
 	INT(struct conf, "workers", server.workers, 1, CONF_WORKERS_MAX),
 	INT(struct conf, "worker_port_base", server.worker_port_base, 1, 65535),
+	FIELD(struct conf, "peers", F_STRINGS, server.peers),
 	END
 };
 
@@ -697,6 +699,17 @@ static void check_server(struct loader *ld, const struct conf *c, const config_s
 	if (c->server.next_hop && !sip_uri_ok(c->server.next_hop))
 		diag(ld, member(s, "next_hop"), "server.next_hop: not a SIP URI \"%s\" (" SIP_URI_RULE ")",
 		    c->server.next_hop);
+	for (size_t i = 0; i < c->server.peers.n; i++) {
+		struct access_peer peer;
+		const char *why;
+		int rc = access_parse_peer(c->server.peers.v[i], &peer, &why);
+		if (rc == -ENOMEM)
+			ld->nomem = true;
+		else if (rc < 0)
+			diag(ld, either(elem(member(s, "peers"), i), either(member(s, "peers"), s)),
+			    "server.peers[%zu]: \"%s\" is not a peer (expected %s)", i, c->server.peers.v[i], why);
+		access_peer_clear(&peer);
+	}
 }
 
 static void check_kms(struct loader *ld, const struct conf *c, const config_setting_t *ks)
@@ -1099,6 +1112,7 @@ void conf_free(struct conf *c)
 	free(c->server.uri);
 	free(c->server.kms_uri);
 	strings_clear(&c->server.listen);
+	strings_clear(&c->server.peers);
 	free(c->server.next_hop);
 	for (size_t i = 0; i < c->n_kms; i++)
 		free(c->kms[i].uri);

@@ -69,6 +69,7 @@ struct conf {
 		int sip_t1;				/* RFC 3261 T1, ms (default 500) */
 		int workers;				/* worker processes; 0 (default): one per core */
 		int worker_port_base;			/* worker i's own port is base + i; 0 (default): the kernel's choice */
+		struct conf_strings peers;		/* who may send initial requests: CIDRs, TLS identities; empty: anyone */
 	} server;
 	struct conf_kms *kms;
 	size_t n_kms;

@@ -454,6 +454,21 @@ static int decide_all(const struct policy_ctx *c, const struct policy_request *r
 	return 0;
 }
 
+int policy_refuse_access(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
+    const char *rule, int status, const char *warning, struct policy_outcome *out)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->decision = POLICY_REJECT;
+	out->rule = rule;
+	out->status = status;
+	snprintf(out->warning, sizeof(out->warning), "%s", warning);
+	if ((rc = audit(c, req, NULL, now, NULL, out)) < 0)
+		policy_outcome_clear(out);
+	return rc;
+}
+
 int policy_decide_request(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
     struct policy_outcome *out)
 {

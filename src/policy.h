@@ -91,6 +91,15 @@ const char *policy_decision_name(enum policy_decision d);
  * policy_outcome_clear), or a negative errno when no decision could be made
  * (out of memory, a KRR that cannot be signed): the caller then answers 500.
  */
+/*
+ * A request refused before any decision on its keys, for who sent it or
+ * where it would go (server.peers): rule ("access:not-a-peer", ...),
+ * status and warning as given; the outcome is audited like a decision.
+ * 0, or -ENOMEM.
+ */
+int policy_refuse_access(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
+    const char *rule, int status, const char *warning, struct policy_outcome *out);
+
 int policy_decide_request(const struct policy_ctx *ctx, const struct policy_request *req, int64_t now,
     struct policy_outcome *out);
 

@@ -1153,6 +1153,102 @@ static void on_load_timer(struct proxy *p, su_timer_t *timer, su_timer_arg_t *ar
 		expire_detached(p);
 }
 
+/* ---- server.peers: who may send, and where requests may go ---- */
+
+/* Where a URI sends a request: its maddr, else its host. */
+static const char *destination_of(const url_t *u, char *maddr, size_t cap)
+{
+	if (u->url_params && url_param(u->url_params, "maddr", maddr, cap) > 0)
+		return maddr;
+	return u->url_host;
+}
+
+/* The TLS identities the request's connection proved (verified certificate), as Sofia-SIP collected them. */
+static size_t tls_identities(struct proxy *p, nta_incoming_t *irq, msg_t *msg, const char **ids, size_t cap)
+{
+	tport_t *tp = nta_incoming_transport(p->agent, irq, msg);
+	size_t n = 0;
+
+	if (tp && tport_is_verified(tp)) {
+		su_strlst_t const *l = tport_delivered_from_subjects(tp, msg);
+		for (usize_t i = 0; l && i < su_strlst_len(l) && n < cap; i++)
+			ids[n++] = su_strlst_item(l, i);
+	}
+	if (tp)
+		tport_unref(tp);
+	return n;
+}
+
+/*
+ * With server.peers (no open relay): a request outside a dialog must come
+ * from a peer (its address, or a TLS identity its connection proved) and
+ * go where the configuration allows (the next hop, a peer's address or
+ * domain); one inside a dialog must come along this proxy's Record-Route
+ * (its top Route names us).  Others get 403, logged and audited.  True
+ * when refused (answered).
+ */
+static bool refused_access(struct proxy *p, nta_incoming_t *irq, const sip_t *in, const char *call_id)
+{
+	const struct access *a = p->world->access;
+	bool ack = in->sip_request->rq_method == sip_method_ack;
+	const char *rule = NULL;
+	char why[192], from[64] = "?", maddr[256];
+
+	if (!a)
+		return false;
+	msg_t *msg = nta_incoming_getrequest(irq);
+	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+	if (ai && ai->ai_addr)
+		su_inet_ntop(ai->ai_family, SU_ADDR((su_sockaddr_t *)ai->ai_addr), from, sizeof(from));
+	if (in->sip_to && in->sip_to->a_tag) {
+		if (!in->sip_route || !is_me(p, in->sip_route->r_url->url_host, in->sip_route->r_url->url_port)) {
+			rule = "access:not-our-dialog";
+			snprintf(why, sizeof(why), "a request inside a dialog from %s without this proxy's Route", from);
+		}
+	} else {
+		const char *ids[16];
+		size_t n_ids = tls_identities(p, irq, msg, ids, 16);
+		const sip_route_t *r = in->sip_route;
+		while (r && is_me(p, r->r_url->url_host, r->r_url->url_port))
+			r = r->r_next;
+		const url_t *du = r ? r->r_url : p->next_hop ? NULL : in->sip_request->rq_url;
+		const char *dest = du ? destination_of(du, maddr, sizeof(maddr)) : NULL;
+		if (!access_from_peer(a, ai ? ai->ai_addr : NULL, ids, n_ids, NULL)) {
+			rule = "access:not-a-peer";
+			if (n_ids)
+				snprintf(why, sizeof(why), "%s (TLS %.96s) is not a peer of this server", from, ids[0]);
+			else
+				snprintf(why, sizeof(why), "%s is not a peer of this server", from);
+		} else if (dest && !is_me(p, dest, du->url_port) && !access_may_relay_to(a, dest)) {
+			rule = "access:relay";
+			snprintf(why, sizeof(why), "no relaying to %.96s", dest);
+		}
+	}
+	if (msg)
+		msg_destroy(msg);
+	if (!rule)
+		return false;
+	if (ack) {
+		log_warn("call %s: ACK not forwarded (%s): %s", call_id, rule, why);
+		nta_incoming_destroy(irq);
+		return true;
+	}
+	struct request_facts *f = sipread_facts(in);
+	struct policy_ctx ctx = world_policy_ctx(p->world);
+	struct policy_outcome o;
+	if (!f || policy_refuse_access(&ctx, &f->req, (int64_t)time(NULL), rule, 403, why, &o) < 0) {
+		log_warn("call %s: 403 (%s): %s", call_id, rule, why);
+		reply_now(irq, 403, NULL);
+	} else {
+		record(call_id, &f->req, &o);
+		answer(p, irq, &o);
+		nta_incoming_destroy(irq);
+		policy_outcome_clear(&o);
+	}
+	request_facts_free(f);
+	return true;
+}
+
 /*
  * New work only: a request outside any dialog that is neither ACK nor
  * CANCEL.  What belongs to a call already admitted (responses, ACK,
@@ -1250,6 +1346,8 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 
 	struct request_facts *facts;
 	const char *call_id = in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-";
+	if (refused_access(p, irq, in, call_id))
+		return 0;
 	if (!decide(p, irq, in, call_id, &facts)) {
 		if (ack)
 			nta_incoming_destroy(irq);
@@ -1362,6 +1460,10 @@ static bool goes_statelessly(const struct proxy *p, const sip_t *sip)
 	for (const sip_route_t *r = sip->sip_route; r; r = r->r_next)
 		if (++n_routes > MAX_ROUTES)
 			return false;
+	/* with server.peers, only along our Record-Route (refused_access answers the others) */
+	if (p->world->access && (!sip->sip_route || !is_me(p, sip->sip_route->r_url->url_host,
+	    sip->sip_route->r_url->url_port)))
+		return false;
 	const sip_route_t *r = sip->sip_route;
 	while (r && is_me(p, r->r_url->url_host, r->r_url->url_port))
 		r = r->r_next;

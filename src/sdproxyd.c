@@ -142,6 +142,8 @@ static void log_ready(const struct daemon *dm)
 		snprintf(workers, sizeof(workers), ", %u workers", dm->workers);
 	log_info("ready (%s %s, configuration %s%s)", cf->server.role == CONF_PRIMARY ? "primary" : "partner",
 	    cf->server.uri, dm->config, workers);
+	if (cf->server.peers.n == 0)
+		log_warn("no server.peers: any host may send requests, and they go where they say (open relay)");
 	sd_notify(0, "READY=1");
 }
 

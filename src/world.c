@@ -93,6 +93,8 @@ int world_load(const char *path, bool keys, struct world **out, struct conf_diag
 	}
 	if (keys && (rc = load_keys(w, d)) < 0)
 		goto fail;
+	if ((rc = access_new(w->conf, &w->access)) < 0)
+		goto fail;	/* conf_load checked every entry: only memory can fail */
 	*out = w;
 	return 0;
 fail:
@@ -110,6 +112,7 @@ void world_unref(struct world *w)
 {
 	if (!w || --w->refs > 0)
 		return;
+	access_free(w->access);
 	krr_verifier_free(w->verifier);
 	krr_signer_free(w->signer);
 	lookup_close(w->lookup);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "access.h"
 #include "conf.h"
 #include "kms.h"
 #include "krr.h"
@@ -20,6 +21,7 @@ struct world {
 	struct lookup *lookup;
 	struct krr_signer *signer;	/* NULL: no krr.certificate */
 	struct krr_verifier *verifier;	/* NULL: no krr.trust_anchors */
+	struct access *access;		/* NULL: no server.peers (anyone may send) */
 	unsigned refs;
 	unsigned generation;		/* set by the owner; 0 for the tool */
 };

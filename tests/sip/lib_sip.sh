@@ -195,12 +195,14 @@ ue_krr() {
 #   unknown=forward|reject   malformed=reject|forward   uninspectable=reject|forward
 #   deny_i=TEXT   deny_r=TEXT
 #   require_signed=false|true   level=info|debug   signer=DIR (under $WORK/keys; none: unsigned)
+#   peers=TEXT (server.peers entries, quoted, comma-separated; none by default: anyone)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
 	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
+	m_peers=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -220,6 +222,7 @@ make_conf() {
 		require_signed=*) m_rs=${m_a#*=} ;;
 		level=*) m_level=${m_a#*=} ;;
 		signer=*) m_signer=${m_a#*=} ;;
+		peers=*) m_peers=${m_a#*=} ;;
 		*) echo "make_conf: unknown setting $m_a" >&2; return 2 ;;
 		esac
 	done
@@ -257,6 +260,7 @@ make_conf() {
 		[ -z "$m_nh" ] || echo "  next_hop = \"$m_nh\";"
 		[ -z "$m_t1" ] || echo "  sip_t1 = $m_t1;"
 		echo "  workers = ${MCX_TEST_WORKERS:-1};"
+		[ -z "$m_peers" ] || echo "  peers = [ $m_peers ];"
 		echo "};"
 		echo "kms = (
   $m_kms

@@ -12,7 +12,8 @@
         since sending), until a final response or SECONDS (default 2); the
         final response, whole, goes to FILE.final.  $SIPNET_FROM_PORT, when set,
         is the port to send from instead (one source: with workers, the kernel
-        gives all its datagrams to the same worker).
+        gives all its datagrams to the same worker); $SIPNET_FROM_HOST the
+        loopback address to send from (127.0.0.1 by default).
 """
 import os
 import re
@@ -69,7 +70,7 @@ def send(port, path, wait):
     data = open(path, "rb").read()
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", int(os.environ.get("SIPNET_FROM_PORT", "0"))))
+    s.bind((os.environ.get("SIPNET_FROM_HOST", "127.0.0.1"), int(os.environ.get("SIPNET_FROM_PORT", "0"))))
     t0 = time.time()
     s.sendto(data, ("127.0.0.1", port))
     end = t0 + wait

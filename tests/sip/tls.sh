@@ -36,6 +36,7 @@ if mk "$T" sdproxy URI:sip:sdproxy@home.example IP:127.0.0.1 &&
 	mk "$T" front URI:sip:front@home.example IP:127.0.0.1 &&
 	mk "$T" back URI:sip:back@partner.example IP:127.0.0.1 &&
 	mk "$T" stranger URI:sip:stranger@home.example &&
+	mk "$T" outsider URI:sip:outsider@home.example &&
 	DAYS=-1 mk "$T" expired URI:sip:front@home.example &&
 	mk "$T/other" front URI:sip:front@home.example IP:127.0.0.1 &&
 	mk "$T/other" back URI:sip:back@partner.example IP:127.0.0.1; then
@@ -52,7 +53,7 @@ TLS_CONF="tls = {
   private_key = \"$T/sdproxy-key.pem\";
   ca = \"$T/tls-ca.pem\";
   verify_peer = true;
-  peer_identities = [ \"sip:front@home.example\", \"sip:back@partner.example\" ];
+  peer_identities = [ \"sip:front@home.example\", \"sip:back@partner.example\", \"sip:stranger@home.example\" ];
 };"
 
 # ---- Kamailio ----
@@ -143,7 +144,9 @@ kam_stop() {
 }
 
 # ---- the daemon over TLS between two Kamailios ----
-make_conf primary.conf role=primary port="$P_PRI" transports=tls next_hop="sip:$L:$P_KB;transport=tls"
+# server.peers by TLS identity alone: the front's address (127.0.0.1) is no peer by itself
+make_conf primary.conf role=primary port="$P_PRI" transports=tls next_hop="sip:$L:$P_KB;transport=tls" \
+	peers='"sip:front@home.example", "sip:back@partner.example"'
 echo "$TLS_CONF" >>"$WORK/primary.conf"
 run "$SDPROXYD" -t -c "$WORK/primary.conf"
 is "-t accepts the TLS configuration" "$RC $(cat "$WORK/out")" "0 $WORK/primary.conf: configuration ok"
@@ -182,7 +185,7 @@ is "the KRR's lists" "$(krr_lists "$WORK/krr.krr.json")" "[[\"$H\"],[\"$P\"]]"
 # tls_peer NAME ARGS...: openssl s_client to the daemon with ARGS, sending an INVITE to bob.
 # tls_peer NAME ARGS...: openssl s_client to the daemon with ARGS, sending an INVITE to bob
 # (Call-ID tls-NAME).
-uas_start bob2 uas_swallow $L "$P_UAS" -timeout 14s
+uas_start bob2 uas_swallow $L "$P_UAS" -timeout 25s
 tls_peer() {
 	t_n=$1
 	shift
@@ -197,9 +200,13 @@ like "another CA: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail
 tls_peer expired -cert "$T/expired-cert.pem" -key "$T/expired-key.pem"
 like "an expired certificate: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail -n 2 | tr '\n' ' ')" \
 	"certificate refused: certificate has expired .*alert \"certificate expired\""
-tls_peer stranger -cert "$T/stranger-cert.pem" -key "$T/stranger-key.pem"
+tls_peer outsider -cert "$T/outsider-cert.pem" -key "$T/outsider-key.pem"
 like "a certificate not in tls.peer_identities: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail -n 2 | tr '\n' ' ')" \
-	"it shows none of tls.peer_identities \\(it shows URI:sip:stranger@home.example\\)"
+	"it shows none of tls.peer_identities \\(it shows URI:sip:outsider@home.example\\)"
+tls_peer stranger -cert "$T/stranger-cert.pem" -key "$T/stranger-key.pem"
+like "a TLS peer whose identity is verified but not among server.peers: 403" \
+	"$(grep -a '^SIP/2.0\|^Warning' "$WORK/stranger.sclient" | tr -d '\r' | tr '\n' ' ')" \
+	"^SIP/2.0 403 Forbidden Warning: 399 $L \"$L \\(TLS sip:stranger@home.example\\) is not a peer of this server\""
 tls_peer none
 like "no certificate: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail -n 1)" \
 	"handshake refused: we sent the alert \"certificate required"
@@ -209,7 +216,7 @@ like "TLS 1.1: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail -n
 # the positive control: the same INVITE with the front's certificate reaches bob
 tls_peer good -cert "$T/front-cert.pem" -key "$T/front-key.pem"
 uas_wait bob2 150
-is "of the six TLS peers only the one with a good certificate got its INVITE to bob" \
+is "of the seven TLS peers only the one with a good certificate got its INVITE to bob" \
 	"$(grep -h '^Call-ID:' "$WORK/bob2.msg" | tr -d '\r' | sort -u)" "Call-ID: tls-good"
 like "... through the daemon: Via back, the daemon (TLS), the s_client peer (TLS)" \
 	"$(via_hops "$(sip_find bob2 recv '^INVITE ')")" "^UDP $L:$P_KBU, TLS $L:$P_PRI, TLS $L:1\$"
