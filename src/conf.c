@@ -68,6 +68,9 @@ static int conf_defaults(struct conf *c)
 	c->overload.queue_low = CONF_QUEUE_LOW_DEFAULT;
 	c->overload.max_in_flight = CONF_MAX_IN_FLIGHT_DEFAULT;
 	c->overload.retry_after = CONF_RETRY_AFTER_DEFAULT;
+	c->limits.sources = CONF_SOURCES_DEFAULT;
+	c->limits.connections = CONF_CONNECTIONS_DEFAULT;
+	c->limits.idle_timeout = CONF_IDLE_TIMEOUT_DEFAULT;
 	c->log.level = CONF_LOG_INFO;
 	if ((c->lookup.backend = strdup(DEFAULT_BACKEND)) == NULL ||
 	    (c->server.listen.v = calloc(1, sizeof(char *))) == NULL ||
@@ -193,6 +196,15 @@ static const struct field overload_fields[] = {
 	END
 };
 
+static const struct field limits_fields[] = {
+	INT(struct conf, "source_rate", limits.source_rate, 0, 1000000),
+	INT(struct conf, "source_burst", limits.source_burst, 0, 1000000),
+	INT(struct conf, "sources", limits.sources, 16, 1 << 24),
+	INT(struct conf, "connections", limits.connections, 0, 1000000),
+	INT(struct conf, "idle_timeout", limits.idle_timeout, 0, 86400),
+	END
+};
+
 static const struct field log_fields[] = {
 	ENUM(struct conf, "level", log.level, log_levels),
 	FIELD(struct conf, "audit", F_PATH, log.audit),
@@ -208,6 +220,7 @@ static const struct field conf_fields[] = {
 	GROUP("krr", krr_fields),
 	GROUP("tls", tls_fields),
 	GROUP("overload", overload_fields),
+	GROUP("limits", limits_fields),
 	GROUP("log", log_fields),
 	END
 };

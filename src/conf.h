@@ -20,6 +20,10 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 #define CONF_MAX_IN_FLIGHT_MAX		1000000
 #define CONF_RETRY_AFTER_DEFAULT	5	/* seconds */
 #define CONF_RETRY_AFTER_MAX		3600
+/* limits = { ... }: see mcx-sdproxy.conf(5) */
+#define CONF_SOURCES_DEFAULT		65536
+#define CONF_CONNECTIONS_DEFAULT	1024
+#define CONF_IDLE_TIMEOUT_DEFAULT	120	/* seconds */
 
 enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
@@ -107,6 +111,13 @@ struct conf {
 		int max_in_flight;		/* forwarded requests unanswered: refuse at this many; 0: no limit */
 		int retry_after;		/* seconds, in the 503 (default 5) */
 	} overload;
+	struct {
+		int source_rate;		/* new requests a second from one address; 0 (default): no limit */
+		int source_burst;		/* the bucket's size; 0 (default): twice source_rate */
+		int sources;			/* addresses remembered (default 65536) */
+		int connections;		/* TCP/TLS connections accepted at once, per worker; 0: no limit */
+		int idle_timeout;		/* seconds a connection may go without a complete message; 0: none */
+	} limits;
 	struct {
 		enum conf_log_level level;	/* default: info */
 		char *audit;			/* optional audit log path */

@@ -54,6 +54,8 @@ struct txn;
 #include "overload.h"
 #include "policy.h"
 #include "proxy.h"
+#include "ratelimit.h"
+#include "conn_guard.h"
 #include "request.h"
 #include "resolve.h"
 #include "sipread.h"
@@ -128,6 +130,7 @@ struct proxy {
 	unsigned load_ticks;		/* of load_timer: Timer C is looked at every second */
 	struct txn *by_branch[BRANCH_BUCKETS];	/* detached INVITEs (see detach) */
 	char tls_dir[256];		/* the credentials' folder while the transports are bound */
+	struct ratelimit *rl;		/* limits.source_rate's buckets */
 };
 
 /* One proxied request: the server transaction upstream, the client one downstream. */
@@ -611,10 +614,24 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
  * an answer to a request sent on statelessly, which go upstream
  * statelessly.
  */
+/* A message came whole on a connection: it is in use (limits.idle_timeout). */
+static void note_delivered(msg_t *msg)
+{
+	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+
+	if (ai && ai->ai_addr && ai->ai_protocol != IPPROTO_UDP) {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		conn_guard_delivered(ai->ai_addr, (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u);
+	}
+}
+
 static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip);
 
 static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
+	if (sip && sip->sip_status)
+		note_delivered(msg);	/* a request is noted in on_request */
 	if (sip && sip->sip_request) {
 		on_request_message(p, agent, msg, sip);
 		return 0;
@@ -1149,8 +1166,13 @@ static void on_load_timer(struct proxy *p, su_timer_t *timer, su_timer_arg_t *ar
 	sofia_tls_take_refused(on_tls_refused, p);
 	p->queue_pct = queue_percent(p);
 	measure_load(p);
-	if (++p->load_ticks % (1000 / LOAD_PERIOD_MS) == 0)
+	if (++p->load_ticks % (1000 / LOAD_PERIOD_MS) == 0) {
+		struct timespec now;
 		expire_detached(p);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		conn_guard_close_idle((uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u,
+		    (unsigned)p->world->conf->limits.idle_timeout * 1000u);
+	}
 }
 
 /* ---- server.peers: who may send, and where requests may go ---- */
@@ -1272,6 +1294,56 @@ static bool refused_for_load(struct proxy *p, nta_incoming_t *irq, const sip_t *
 	return true;
 }
 
+/*
+ * limits.source_rate: new work from one address beyond its rate is refused
+ * early, 503 with the seconds until it may send again; a line when a source
+ * starts being refused, another when it is admitted again.
+ */
+static bool refused_for_flood(struct proxy *p, nta_incoming_t *irq, const sip_t *in)
+{
+	const struct conf *c = p->world->conf;
+	sip_method_t m = in->sip_request->rq_method;
+	unsigned retry = 1;
+	unsigned long refused = 0;
+	char host[64] = "?";
+
+	if (!c->limits.source_rate || !p->rl || m == sip_method_ack || m == sip_method_cancel ||
+	    (in->sip_to && in->sip_to->a_tag))
+		return false;
+	msg_t *msg = nta_incoming_getrequest(irq);
+	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+	const su_sockaddr_t *su = ai && ai->ai_addr ? (const su_sockaddr_t *)ai->ai_addr : NULL;
+	const void *key = NULL;
+	size_t len = 0;
+	if (su && su->su_family == AF_INET)
+		key = &su->su_sin.sin_addr, len = sizeof(su->su_sin.sin_addr);
+	else if (su && su->su_family == AF_INET6)
+		key = &su->su_sin6.sin6_addr, len = sizeof(su->su_sin6.sin6_addr);
+	if (su)
+		su_inet_ntop(su->su_family, SU_ADDR(su), host, sizeof(host));
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	unsigned burst = c->limits.source_burst ? (unsigned)c->limits.source_burst : 2u * (unsigned)c->limits.source_rate;
+	enum ratelimit_verdict v = ratelimit_take(p->rl, key, len, (unsigned)c->limits.source_rate, burst,
+	    (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u, &retry, &refused);
+	if (msg)
+		msg_destroy(msg);
+	if (v == RATELIMIT_ADMIT)
+		return false;
+	if (v == RATELIMIT_ADMIT_AGAIN) {
+		log_warn("flood: %s admitted again (%lu new request(s) refused)", host, refused);
+		return false;
+	}
+	if (v == RATELIMIT_REFUSE_FIRST)
+		log_warn("flood: %s sends more than %d new requests a second (limits.source_rate): refusing them "
+		    "with 503", host, c->limits.source_rate);
+	char secs[16];
+	snprintf(secs, sizeof(secs), "%u", retry);
+	nta_incoming_treply(irq, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR(secs), TAG_END());
+	nta_incoming_destroy(irq);
+	return true;
+}
+
 /* The UDP sockets nta listens on: open descriptors bound to one of our UDP ports. */
 static void find_udp_sockets(struct proxy *p)
 {
@@ -1298,11 +1370,15 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 {
 	(void)leg;
 	sip_method_t method = in->sip_request->rq_method;
+	msg_t *delivered = nta_incoming_getrequest(irq);
+	note_delivered(delivered);
+	if (delivered)
+		msg_destroy(delivered);
 	bool ack = method == sip_method_ack;
 
 	if (p->stopping)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
-	if (refused_for_load(p, irq, in))
+	if (refused_for_load(p, irq, in) || refused_for_flood(p, irq, in))
 		return 0;
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
@@ -1789,6 +1865,16 @@ int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy *
 		proxy_free(p);
 		return rc;
 	}
+	if ((rc = conn_guard_limit((unsigned)w->conf->limits.connections)) < 0) {
+		snprintf(err, errlen, "cannot count connections: %s", strerror(-rc));
+		proxy_free(p);
+		return rc;
+	}
+	if ((p->rl = ratelimit_new((unsigned)w->conf->limits.sources)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		proxy_free(p);
+		return -ENOMEM;
+	}
 	find_udp_sockets(p);
 	for (size_t i = 0; i < p->n_me; i++)
 		if (strcasecmp(p->me[i].proto, "udp") == 0 && p->n_udp_fds == 0) {
@@ -1832,6 +1918,9 @@ void proxy_set_world(struct proxy *p, struct world *w)
 		log_warn("reload: server.listen changed: it takes effect at the next start");
 	if (old->server.sip_t1 != c->server.sip_t1)
 		log_warn("reload: server.sip_t1 changed: it takes effect at the next start");
+	conn_guard_limit((unsigned)c->limits.connections);
+	if (old->limits.sources != c->limits.sources)
+		log_warn("reload: limits.sources changed: it takes effect at the next start");
 	if (old->tls.verify_peer != c->tls.verify_peer)
 		log_warn("reload: tls.verify_peer changed: it takes effect at the next start");
 	char err[320] = "";
@@ -1912,6 +2001,7 @@ void proxy_free(struct proxy *p)
 	while (p->acks)
 		held_ack_free(p->acks);
 	resolver_free(p->resolver);
+	ratelimit_free(p->rl);
 	if (p->stop_timer)
 		su_timer_destroy(p->stop_timer);
 	if (p->load_timer)

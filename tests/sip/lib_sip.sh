@@ -196,13 +196,14 @@ ue_krr() {
 #   deny_i=TEXT   deny_r=TEXT
 #   require_signed=false|true   level=info|debug   signer=DIR (under $WORK/keys; none: unsigned)
 #   peers=TEXT (server.peers entries, quoted, comma-separated; none by default: anyone)
+#   extra=TEXT (appended to the file: other groups, such as limits = { ... };)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
 	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
-	m_peers=
+	m_peers= m_extra=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -223,6 +224,7 @@ make_conf() {
 		level=*) m_level=${m_a#*=} ;;
 		signer=*) m_signer=${m_a#*=} ;;
 		peers=*) m_peers=${m_a#*=} ;;
+		extra=*) m_extra=${m_a#*=} ;;
 		*) echo "make_conf: unknown setting $m_a" >&2; return 2 ;;
 		esac
 	done
@@ -289,6 +291,7 @@ make_conf() {
 		echo "  require_signed = $m_rs;"
 		echo "};"
 		echo "log = { level = \"$m_level\"; audit = \"$WORK/${m_f%.conf}-audit.jsonl\"; };"
+		[ -z "$m_extra" ] || echo "$m_extra"
 	} >"$WORK/$m_f"
 }
 

@@ -19,7 +19,7 @@ ip link set lo up
 
 need_sip
 need python3
-sip_ports 27000
+sip_ports 29000
 sip_keys
 L=127.0.0.1 STRANGER=127.0.0.2
 SIPNET=$top_srcdir/tests/sip/sipnet.py
