@@ -19,6 +19,7 @@
 #include "conf.h"
 #include "krr.h"
 #include "lookup.h"
+#include "pemfiles.h"
 #include "timeutil.h"
 #include "tls_creds.h"
 
@@ -175,6 +176,7 @@ static const struct field krr_fields[] = {
 	FIELD(struct conf, "certificate", F_PATH, krr.certificate),
 	FIELD(struct conf, "private_key", F_PATH, krr.private_key),
 	FIELD(struct conf, "trust_anchors", F_PATH, krr.trust_anchors),
+	FIELD(struct conf, "crl", F_PATH, krr.crl),
 	FIELD(struct conf, "require_signed", F_BOOL, krr.require_signed),
 	END
 };
@@ -983,12 +985,25 @@ static void check_krr(struct loader *ld, const struct conf *c, const config_sett
 			krr_signer_free(signer);
 		}
 	}
+	if (c->krr.crl && !c->krr.trust_anchors)
+		diag(ld, member(ks, "crl"), "krr.crl: needs krr.trust_anchors (the CAs whose revocations it lists)");
 	if (c->krr.trust_anchors && (anchors = read_or_diag(ld, ts, "krr.trust_anchors", c->krr.trust_anchors,
 	    &al)) != NULL) {
-		if (krr_verifier_new(anchors, al, &v, &err) < 0)
+		if (krr_verifier_new(anchors, al, &v, &err) < 0) {
 			krr_diag(ld, ts, "krr.trust_anchors", &err);
-		else
+		} else {
+			char *crls = NULL, why[320];
+			size_t crl_len = 0;
+			int rc = c->krr.crl ? pem_read_path(c->krr.crl, CONF_CRL_MAX, &crls, &crl_len, why, sizeof(why)) : 0;
+			if (rc == -ENOMEM)
+				ld->nomem = true;
+			else if (rc < 0)
+				diag(ld, member(ks, "crl"), "krr.crl: %s", why);
+			else if (crls && krr_verifier_add_crls(v, crls, crl_len, &err) < 0)
+				krr_diag(ld, member(ks, "crl"), "krr.crl", &err);
+			free(crls);
 			krr_verifier_free(v);
+		}
 	}
 	free(anchors);
 	if (key)
@@ -1147,6 +1162,7 @@ void conf_free(struct conf *c)
 	free(c->krr.certificate);
 	free(c->krr.private_key);
 	free(c->krr.trust_anchors);
+	free(c->krr.crl);
 	free(c->tls.certificate);
 	free(c->tls.private_key);
 	free(c->tls.ca);

@@ -20,6 +20,7 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 #define CONF_MAX_IN_FLIGHT_MAX		1000000
 #define CONF_RETRY_AFTER_DEFAULT	5	/* seconds */
 #define CONF_RETRY_AFTER_MAX		3600
+#define CONF_CRL_MAX		(16u << 20)	/* octets of krr.crl, all files together */
 /* limits = { ... }: see mcx-sdproxy.conf(5) */
 #define CONF_SOURCES_DEFAULT		65536
 #define CONF_CONNECTIONS_DEFAULT	1024
@@ -96,6 +97,7 @@ struct conf {
 		char *certificate;		/* optional: no signing without it */
 		char *private_key;		/* required with certificate */
 		char *trust_anchors;		/* optional */
+		char *crl;			/* optional: PEM CRLs, a file or a folder (needs trust_anchors) */
 		bool require_signed;		/* default: false */
 	} krr;
 	struct {

@@ -133,6 +133,14 @@ int krr_verifier_new(const char *anchors_pem, size_t len, struct krr_verifier **
     struct krr_error *err);
 void krr_verifier_free(struct krr_verifier *v);
 
+/*
+ * Certificate revocation lists (one or more PEM CRLs, krr.crl): from now on
+ * every certificate of a signer's chain must be covered by a CRL of its
+ * issuer that is current, and not be on it; a chain that cannot be checked
+ * so does not verify (fail closed).
+ */
+int krr_verifier_add_crls(struct krr_verifier *v, const char *pem, size_t len, struct krr_error *err);
+
 struct krr_verdict {
 	bool valid;			/* signature, reference and chain all hold */
 	struct krr_error why;		/* when not valid */

@@ -11,6 +11,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/ecdsa.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -397,6 +398,37 @@ out:
 	}
 	*out = v;
 	return 0;
+}
+
+int krr_verifier_add_crls(struct krr_verifier *v, const char *pem, size_t len, struct krr_error *err)
+{
+	BIO *b = len <= INT32_MAX ? BIO_new_mem_buf(pem, (int)len) : NULL;
+	X509_CRL *crl;
+	int n = 0, rc = 0;
+
+	if (!b)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	while ((crl = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL)) != NULL) {
+		int ok = X509_STORE_add_crl(v->anchors, crl);
+		X509_CRL_free(crl);
+		if (!ok) {
+			rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot add CRL %d", n + 1);
+			goto out;
+		}
+		n++;
+	}
+	ERR_clear_error();
+	if (n == 0) {
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "no PEM certificate revocation list");
+		goto out;
+	}
+	X509_STORE_set_flags(v->anchors, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	/* chains verified before the CRLs came must be checked again */
+	for (size_t i = 0; i < SIGNER_CACHE; i++)
+		entry_clear(&v->cache[i]);
+out:
+	BIO_free(b);
+	return rc;
 }
 
 void krr_verifier_free(struct krr_verifier *v)

@@ -11,7 +11,9 @@
 #include <openssl/rand.h>
 
 #include "json.h"
+#include "conf.h"
 #include "krr.h"
+#include "pemfiles.h"
 #include "sdtool.h"
 #include "sipread.h"
 #include "timeutil.h"
@@ -364,12 +366,13 @@ static int cmd_verify(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "trust", required_argument, NULL, 't' },
+		{ "crl", required_argument, NULL, 'C' },
 		{ "time", required_argument, NULL, 'T' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *trust = NULL;
+	const char *trust = NULL, *crl = NULL;
 	int64_t now = (int64_t)time(NULL);
 	bool json = false;
 	int c, rc;
@@ -381,6 +384,9 @@ static int cmd_verify(int argc, char **argv)
 		case 't':
 			trust = optarg;
 			break;
+		case 'C':
+			crl = optarg;
+			break;
 		case 'T':
 			if (time_parse_iso(optarg, &now) < 0) {
 				sdtool_err("--time: '%s' is not YYYY-MM-DDTHH:MM:SSZ", optarg);
@@ -391,7 +397,7 @@ static int cmd_verify(int argc, char **argv)
 			json = true;
 			break;
 		case 'h':
-			puts("usage: mcx-sdtool krr verify --trust CA.pem [--time TIME] [--json] [FILE]");
+			puts("usage: mcx-sdtool krr verify --trust CA.pem [--crl CRL.pem|DIR] [--time TIME] [--json] [FILE]");
 			return SDTOOL_OK;
 		default:
 			return sdtool_bad_option("krr verify", argv);
@@ -423,6 +429,20 @@ static int cmd_verify(int argc, char **argv)
 	if (krr_global_init() < 0 || krr_verifier_new((char *)anchors, alen, &v, &err) < 0) {
 		report(trust, &err);
 		goto out;
+	}
+	if (crl) {
+		char *crls = NULL, why[320];
+		size_t crl_len = 0;
+		if (pem_read_path(crl, CONF_CRL_MAX, &crls, &crl_len, why, sizeof(why)) < 0) {
+			sdtool_err("--crl: %s", why);
+			goto out;
+		}
+		int bad = krr_verifier_add_crls(v, crls, crl_len, &err);
+		free(crls);
+		if (bad < 0) {
+			report(crl, &err);
+			goto out;
+		}
 	}
 	if (krr_verify(v, xml, len, now, &verdict) < 0) {
 		sdtool_err("%s: verification could not run (out of memory)", name_of(path));

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include "pemfiles.h"
 #include "world.h"
 
 /* PEM files are small; anything larger is not what the configuration meant. */
@@ -68,6 +69,15 @@ static int load_keys(struct world *w, struct conf_diags *d)
 		    krr_verifier_new(anchors, al, &w->verifier, &e) < 0)
 			rc = conf_diags_add(d, c->krr.trust_anchors, 0, "krr.trust_anchors: %s", e.detail) < 0 ?
 			    -ENOMEM : -EINVAL;
+	}
+	if (rc == 0 && c->krr.crl && w->verifier) {
+		char *crls = NULL, why[320];
+		size_t crl_len = 0;
+		if ((rc = pem_read_path(c->krr.crl, CONF_CRL_MAX, &crls, &crl_len, why, sizeof(why))) < 0)
+			rc = rc == -ENOMEM ? -ENOMEM : conf_diags_add(d, c->path, 0, "krr.crl: %s", why) < 0 ? -ENOMEM : -EINVAL;
+		else if (krr_verifier_add_crls(w->verifier, crls, crl_len, &e) < 0)
+			rc = conf_diags_add(d, c->krr.crl, 0, "krr.crl: %s", e.detail) < 0 ? -ENOMEM : -EINVAL;
+		free(crls);
 	}
 	drop(cert, cl);
 	drop(key, kl);

@@ -197,13 +197,14 @@ ue_krr() {
 #   require_signed=false|true   level=info|debug   signer=DIR (under $WORK/keys; none: unsigned)
 #   peers=TEXT (server.peers entries, quoted, comma-separated; none by default: anyone)
 #   extra=TEXT (appended to the file: other groups, such as limits = { ... };)
+#   crl=PATH (krr.crl; none by default)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
 	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
-	m_peers= m_extra=
+	m_peers= m_extra= m_crl=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -225,6 +226,7 @@ make_conf() {
 		signer=*) m_signer=${m_a#*=} ;;
 		peers=*) m_peers=${m_a#*=} ;;
 		extra=*) m_extra=${m_a#*=} ;;
+		crl=*) m_crl=${m_a#*=} ;;
 		*) echo "make_conf: unknown setting $m_a" >&2; return 2 ;;
 		esac
 	done
@@ -288,6 +290,7 @@ make_conf() {
 			echo "  private_key = \"$WORK/keys/$m_signer/krr-key.pem\";"
 		fi
 		echo "  trust_anchors = \"$WORK/keys/krr-ca.pem\";"
+		[ -z "$m_crl" ] || echo "  crl = \"$m_crl\";"
 		echo "  require_signed = $m_rs;"
 		echo "};"
 		echo "log = { level = \"$m_level\"; audit = \"$WORK/${m_f%.conf}-audit.jsonl\"; };"
