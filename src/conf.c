@@ -945,6 +945,13 @@ static void krr_diag(struct loader *ld, const config_setting_t *s, const char *k
 		diag(ld, s, "%s: %s", key, err->detail);
 }
 
+static bool skip_private_keys;
+
+void conf_skip_private_keys(bool skip)
+{
+	skip_private_keys = skip;
+}
+
 static void check_krr(struct loader *ld, const struct conf *c, const config_setting_t *ks)
 {
 	const config_setting_t *cs = member(ks, "certificate"), *keys = member(ks, "private_key");
@@ -969,7 +976,7 @@ static void check_krr(struct loader *ld, const struct conf *c, const config_sett
 	}
 	if (c->krr.certificate)
 		cert = read_or_diag(ld, cs, "krr.certificate", c->krr.certificate, &cl);
-	if (c->krr.private_key)
+	if (c->krr.private_key && !skip_private_keys)
 		key = read_or_diag(ld, keys, "krr.private_key", c->krr.private_key, &kl);
 	if (cert) {
 		/* The verifier reads PEM certificates and nothing else: it tells a bad certificate from a bad key. */

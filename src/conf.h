@@ -141,6 +141,9 @@ struct conf_diags {
  */
 int conf_load(const char *path, struct conf **out, struct conf_diags *diags);
 void conf_free(struct conf *c);
+
+/* From now on (for this process) conf_load reads no private key (the daemon's KRR signer process checks it). */
+void conf_skip_private_keys(bool skip);
 void conf_diags_clear(struct conf_diags *d);
 
 /* Append "file:line: message" (line 0: "file: message") to d; 0 or -ENOMEM. */

@@ -116,6 +116,17 @@ struct krr_signer;
 int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
     struct krr_signer **out, struct krr_error *err);
 void krr_signer_free(struct krr_signer *s);
+
+/*
+ * Signing without the key: another process holds it (mcx-sdproxyd's KRR
+ * signer).  fn signs a SHA-256 digest into r||s (32 octets each); 0 or -1.
+ */
+typedef int krr_sign_fn(void *arg, const unsigned char digest[32], unsigned char rs[64]);
+int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
+    struct krr_signer **out, struct krr_error *err);
+
+/* Sign a SHA-256 digest with s's key (or through its fn): r||s.  0, or -1. */
+int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64]);
 /* 0 when the signer's certificate is valid at now, else KRR_E_CERTIFICATE (-EPERM). */
 int krr_signer_check_time(const struct krr_signer *s, int64_t now, struct krr_error *err);
 

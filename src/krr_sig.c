@@ -30,7 +30,9 @@
 #include "krr_int.h"
 
 struct krr_signer {
-	EVP_PKEY *key;		/* ECDSA P-256 private key */
+	EVP_PKEY *key;		/* ECDSA P-256 private key; NULL: remote signs */
+	krr_sign_fn *remote;	/* signs for a signer without the key (another process holds it) */
+	void *remote_arg;
 	X509 *cert;		/* its certificate, for the validity period */
 	char *cert_b64;		/* the certificate's DER in base64, for KeyInfo */
 };
@@ -78,45 +80,103 @@ static bool is_p256(EVP_PKEY *key)
 	    strcmp(group, "prime256v1") == 0;
 }
 
-int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
-    struct krr_signer **out, struct krr_error *err)
+/* The certificate part of a signer: s->cert and its base64 DER for KeyInfo. */
+static int signer_cert(struct krr_signer *s, const char *cert_pem, size_t cert_len, struct krr_error *err)
 {
-	struct krr_signer *s;
 	unsigned char *der = NULL;
-	BIO *cb = NULL, *kb = NULL;
+	BIO *cb = cert_len <= INT32_MAX ? BIO_new_mem_buf(cert_pem, (int)cert_len) : NULL;
 	int rc = 0, dlen;
 
-	if (cert_len > INT32_MAX || key_len > INT32_MAX)
-		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
-	if ((s = calloc(1, sizeof(*s))) == NULL ||
-	    (cb = BIO_new_mem_buf(cert_pem, (int)cert_len)) == NULL ||
-	    (kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL) {
-		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-		goto out;
-	}
+	if (!cb)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 	if ((s->cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL)
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the certificate (PEM)");
-	else if ((s->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
-	else if (!is_p256(s->key))
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
-	else if (X509_check_private_key(s->cert, s->key) != 1)
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
+	else if (!is_p256(X509_get0_pubkey(s->cert)))
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the certificate's key is not ECDSA P-256");
 	else if ((dlen = i2d_X509(s->cert, &der)) <= 0 ||
 	    (s->cert_b64 = malloc(B64_ENCODED_LEN((size_t)dlen) + 1)) == NULL)
 		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 	else
 		b64_encode(der, (size_t)dlen, s->cert_b64);
-out:
 	OPENSSL_free(der);
-	BIO_free(kb);
 	BIO_free(cb);
+	return rc;
+}
+
+int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+    struct krr_signer **out, struct krr_error *err)
+{
+	struct krr_signer *s;
+	BIO *kb = NULL;
+	int rc = 0;
+
+	if (key_len > INT32_MAX)
+		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
+	if ((s = calloc(1, sizeof(*s))) == NULL || (kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL) {
+		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto out;
+	}
+	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0)
+		goto out;
+	if ((s->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
+	else if (!is_p256(s->key))
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
+	else if (X509_check_private_key(s->cert, s->key) != 1)
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
+out:
+	BIO_free(kb);
 	if (rc < 0) {
 		krr_signer_free(s);
 		return rc;
 	}
 	*out = s;
 	return 0;
+}
+
+int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
+    struct krr_signer **out, struct krr_error *err)
+{
+	struct krr_signer *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	s->remote = fn;
+	s->remote_arg = arg;
+	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0) {
+		krr_signer_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64])
+{
+	unsigned char der[80];
+	size_t dlen = sizeof(der);
+	EVP_PKEY_CTX *ctx;
+	ECDSA_SIG *es = NULL;
+	const BIGNUM *r, *sv;
+	int rc = -1;
+
+	if (!s->key)
+		return s->remote ? s->remote(s->remote_arg, digest, rs) : -1;
+	if ((ctx = EVP_PKEY_CTX_new(s->key, NULL)) == NULL || EVP_PKEY_sign_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 || EVP_PKEY_sign(ctx, der, &dlen, digest, 32) != 1)
+		goto out;
+	const unsigned char *p = der;
+	if ((es = d2i_ECDSA_SIG(NULL, &p, (long)dlen)) == NULL)
+		goto out;
+	ECDSA_SIG_get0(es, &r, &sv);
+	if (BN_bn2binpad(r, rs, 32) == 32 && BN_bn2binpad(sv, rs + 32, 32) == 32)
+		rc = 0;
+out:
+	ECDSA_SIG_free(es);
+	EVP_PKEY_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
 }
 
 int krr_signer_check_time(const struct krr_signer *s, int64_t now, struct krr_error *err)
@@ -268,14 +328,11 @@ static int set_b64(xmlNodePtr node, const unsigned char *p, size_t n)
 int krr_encode_signed(const struct krr *k, const struct krr_signer *s, char **xml, size_t *len,
     struct krr_error *err)
 {
-	unsigned char digest[32], der[80], rs[64];
+	unsigned char digest[32], rs[64];
 	xmlChar *canon = NULL;
 	int clen = 0, rc;
 	xmlDocPtr doc;
 	xmlNodePtr root, sig, node;
-	size_t dlen = sizeof(der);
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *es = NULL;
 
 	if ((rc = krr_build_doc(k, &doc, err)) < 0)
 		return rc;
@@ -300,30 +357,23 @@ int krr_encode_signed(const struct krr *k, const struct krr_signer *s, char **xm
 		goto out;
 	}
 	xmlNodeSetContent(node, (const xmlChar *)s->cert_b64);
-	/* 3 */
+	/* 3: the digest here, the signature by whoever holds the key (this process, or the signer process) */
 	struct subtree signed_info = { dsig_find(sig, "SignedInfo"), NULL };
-	if (c14n(doc, in_subtree, &signed_info, &canon, &clen) < 0 || (md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, s->key) != 1 ||
-	    EVP_DigestSign(md, der, &dlen, canon, (size_t)clen) != 1) {
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "ECDSA signing failed");
+	if (c14n(doc, in_subtree, &signed_info, &canon, &clen) < 0 ||
+	    !EVP_Digest(canon, (size_t)clen, digest, NULL, EVP_sha256(), NULL)) {
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot digest SignedInfo");
 		goto out;
 	}
-	const unsigned char *p = der;
-	const BIGNUM *r, *sv;
-	if ((es = d2i_ECDSA_SIG(NULL, &p, (long)dlen)) == NULL) {
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "ECDSA signing failed");
+	if (krr_sign_digest(s, digest, rs) < 0) {
+		rc = krr_fail(err, KRR_E_CRYPTO, 0, "ECDSA signing failed%s", s->key ? "" : " (the signer process)");
 		goto out;
 	}
-	ECDSA_SIG_get0(es, &r, &sv);
-	if (BN_bn2binpad(r, rs, 32) != 32 || BN_bn2binpad(sv, rs + 32, 32) != 32 ||
-	    (node = dsig_find(sig, "SignatureValue")) == NULL || set_b64(node, rs, 64) < 0) {
-		rc = krr_fail(err, KRR_E_CRYPTO, 0, "ECDSA signing failed");
+	if ((node = dsig_find(sig, "SignatureValue")) == NULL || set_b64(node, rs, 64) < 0) {
+		rc = krr_fail(err, KRR_E_NOMEM, 0, "cannot build the signature");
 		goto out;
 	}
 	rc = krr_dump(doc, xml, len, err);
 out:
-	ECDSA_SIG_free(es);
-	EVP_MD_CTX_free(md);
 	xmlFree(canon);
 	xmlFreeDoc(doc);
 	return rc;

@@ -19,6 +19,7 @@
 #include <sofia-sip/su.h>
 #include <systemd/sd-daemon.h>
 
+#include "keysigner.h"
 #include "krr.h"
 #include "log.h"
 #include "proxy.h"
@@ -103,7 +104,22 @@ static int reload(struct daemon *dm)
 	if (!dm->master)
 		sd_notify(0, "RELOADING=1");
 	log_info("reload: reading %s", dm->config);
+	world_set_remote_signer(keysigner_sign, (void *)(uintptr_t)(dm->generation + 1));
 	int rc = load(dm->config, &w, "reload refused: ", false);
+	if (rc == 0 && w->conf->krr.certificate) {
+		/* The key is read by a signer process, never here: the master only has it checked. */
+		const struct conf *c = w->conf;
+		char err[256];
+		int k = dm->master ? keysigner_check(c->krr.private_key, c->krr.certificate, err, sizeof(err))
+				   : keysigner_start(dm->generation + 1, c->krr.private_key, c->krr.certificate, err,
+				       sizeof(err));
+		if (k < 0) {
+			log_error("reload refused: %s: krr.private_key: %s", dm->config, err);
+			world_unref(w);
+			w = NULL;
+			rc = -EINVAL;
+		}
+	}
 	if (rc < 0) {
 		log_error("reload refused: keeping configuration generation %u", dm->generation);
 	} else {
@@ -210,6 +226,13 @@ static int serve(struct daemon *dm, const sigset_t *set)
 	}
 	proxy_log_to_ours();
 	char err[256];
+	const struct conf *c = dm->world->conf;
+	if (c->krr.certificate && keysigner_start(dm->generation, c->krr.private_key, c->krr.certificate, err,
+	    sizeof(err)) < 0) {
+		log_error("krr.private_key: %s", err);
+		su_deinit();
+		return EXIT_CONFIG;
+	}
 	struct proxy_worker worker = { .index = dm->index, .count = dm->workers,
 		.port_base = dm->world->conf->server.worker_port_base, .daemon_key = dm->daemon_key, .first = dm->first };
 	if ((rc = proxy_new(dm->world, &worker, &dm->proxy, err, sizeof(err))) < 0) {
@@ -233,6 +256,7 @@ static int serve(struct daemon *dm, const sigset_t *set)
 		status = EXIT_OK;
 	proxy_free(dm->proxy);
 	dm->proxy = NULL;
+	keysigner_stop();
 	su_deinit();
 	log_info("stopped");
 	return status;
@@ -241,12 +265,22 @@ static int serve(struct daemon *dm, const sigset_t *set)
 /* Load, check or serve; returns the exit status.  Everything it sets up, it tears down. */
 static int run(struct daemon *dm, bool foreground, bool check)
 {
+	/* Serving, the KRR private key is read by signer processes alone (keysigner.c); -t checks it here. */
+	if (!check)
+		world_set_remote_signer(keysigner_sign, (void *)(uintptr_t)1);
 	if (load(dm->config, &dm->world, "", true) < 0)
 		return EXIT_CONFIG;
 	if (check) {
 		printf("%s: configuration ok\n", dm->config);
 		world_unref(dm->world);
 		return EXIT_OK;
+	}
+	const struct conf *cf = dm->world->conf;
+	char kerr[256];
+	if (cf->krr.certificate && keysigner_check(cf->krr.private_key, cf->krr.certificate, kerr, sizeof(kerr)) < 0) {
+		fprintf(stderr, "%s: krr.private_key: %s\n", dm->config, kerr);
+		world_unref(dm->world);
+		return EXIT_CONFIG;
 	}
 	dm->world->generation = dm->generation = 1;
 	dm->workers = workers_wanted(dm->world->conf);

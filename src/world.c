@@ -49,6 +49,16 @@ static void drop(char *b, size_t len)
 	free(b);
 }
 
+static krr_sign_fn *remote_fn;
+static void *remote_arg;
+
+void world_set_remote_signer(krr_sign_fn *fn, void *arg)
+{
+	remote_fn = fn;
+	remote_arg = arg;
+	conf_skip_private_keys(fn != NULL);
+}
+
 static int load_keys(struct world *w, struct conf_diags *d)
 {
 	const struct conf *c = w->conf;
@@ -57,7 +67,11 @@ static int load_keys(struct world *w, struct conf_diags *d)
 	size_t cl = 0, kl = 0, al = 0;
 	int rc = 0;
 
-	if (c->krr.certificate) {
+	if (c->krr.certificate && remote_fn) {
+		if ((rc = read_pem(c->krr.certificate, &cert, &cl, d)) == 0 &&
+		    krr_signer_new_remote(cert, cl, remote_fn, remote_arg, &w->signer, &e) < 0)
+			rc = conf_diags_add(d, c->path, 0, "krr.certificate: %s", e.detail) < 0 ? -ENOMEM : -EINVAL;
+	} else if (c->krr.certificate) {
 		if ((rc = read_pem(c->krr.certificate, &cert, &cl, d)) == 0 &&
 		    (rc = read_pem(c->krr.private_key, &key, &kl, d)) == 0 &&
 		    krr_signer_new(cert, cl, key, kl, &w->signer, &e) < 0)

@@ -36,6 +36,13 @@ struct world {
  */
 int world_load(const char *path, bool keys, struct world **out, struct conf_diags *diags);
 
+/*
+ * From now on (for this process) world_load reads no KRR private key: the
+ * signer it makes has krr.certificate and signs through fn, with arg (the
+ * daemon: its signer process); conf_load checks no key either.
+ */
+void world_set_remote_signer(krr_sign_fn *fn, void *arg);
+
 struct world *world_ref(struct world *w);
 void world_unref(struct world *w);	/* frees at the last reference; NULL is a no-op */
 
