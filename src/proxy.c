@@ -49,13 +49,13 @@ struct txn;
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
+#include "conn_guard.h"
 #include "krr.h"
 #include "log.h"
 #include "overload.h"
 #include "policy.h"
 #include "proxy.h"
 #include "ratelimit.h"
-#include "conn_guard.h"
 #include "request.h"
 #include "resolve.h"
 #include "sipread.h"
@@ -606,14 +606,6 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 	return 0;
 }
 
-/*
- * What no transaction of nta owns.  Every request that is not a
- * retransmission (there is no default leg: see on_request_message).  A
- * response: an answer to a detached INVITE (detach), a non-2xx repeated
- * after it (ACKed again), or a 2xx to INVITE retransmitted downstream or
- * an answer to a request sent on statelessly, which go upstream
- * statelessly.
- */
 /* A message came whole on a connection: it is in use (limits.idle_timeout). */
 static void note_delivered(msg_t *msg)
 {
@@ -626,6 +618,14 @@ static void note_delivered(msg_t *msg)
 	}
 }
 
+/*
+ * What no transaction of nta owns.  Every request that is not a
+ * retransmission (there is no default leg: see on_request_message).  A
+ * response: an answer to a detached INVITE (detach), a non-2xx repeated
+ * after it (ACKed again), or a 2xx to INVITE retransmitted downstream or
+ * an answer to a request sent on statelessly, which go upstream
+ * statelessly.
+ */
 static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip);
 
 static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
@@ -1223,7 +1223,9 @@ static bool refused_access(struct proxy *p, nta_incoming_t *irq, const sip_t *in
 	if (ai && ai->ai_addr)
 		su_inet_ntop(ai->ai_family, SU_ADDR((su_sockaddr_t *)ai->ai_addr), from, sizeof(from));
 	if (in->sip_to && in->sip_to->a_tag) {
-		if (!in->sip_route || !is_me(p, in->sip_route->r_url->url_host, in->sip_route->r_url->url_port)) {
+		/* our Route on top; or, from a strict router (RFC 2543), our Record-Route as the Request-URI */
+		const url_t *top = in->sip_route ? in->sip_route->r_url : in->sip_request->rq_url;
+		if (!is_me(p, top->url_host, top->url_port)) {
 			rule = "access:not-our-dialog";
 			snprintf(why, sizeof(why), "a request inside a dialog from %s without this proxy's Route", from);
 		}

@@ -17,7 +17,15 @@
  *  - SSL_CTX_set_verify(): Sofia-SIP's verify callback is wrapped by one
  *    that logs why a peer's certificate was refused and, with
  *    tls.peer_identities, refuses one that shows none of them (in both
- *    directions: a peer we connect to must be one too).
+ *    directions: a peer we connect to must be one too);
+ *  - SSL_shutdown(): Sofia-SIP calls it only when it frees a connection
+ *    (tls_free), then frees the connection's BIO itself and forgets the SSL
+ *    object: some 50 kB lost per TLS connection, which a peer opening
+ *    connections in a loop would turn into memory exhaustion.  The SSL is
+ *    freed here, with one more reference on the BIO for Sofia-SIP's
+ *    BIO_free, and one more on the context for its SSL_CTX_free (it frees
+ *    the shared context once per connection too: the reference the
+ *    forgotten SSL held made up for that).
  */
 #include "config.h"
 
@@ -240,6 +248,26 @@ void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb cb)
 	if (cb && cb != verify)
 		sofia_verify = cb;
 	next(ctx, mode, cb ? verify : NULL);
+}
+
+int SSL_shutdown(SSL *ssl)
+{
+	static int (*next)(SSL *);
+
+	if (!next && (next = (int (*)(SSL *))dlsym(RTLD_NEXT, "SSL_shutdown")) == NULL)
+		return -1;
+	int rc = next(ssl);
+	BIO *r = ssl ? SSL_get_rbio(ssl) : NULL;
+	/* Sofia-SIP's pattern: one socket BIO for both directions (SSL_set_bio(ssl, b, b)); anything else is left alone. */
+	SSL_CTX *ctx = ssl ? SSL_get_SSL_CTX(ssl) : NULL;
+	if (r && r == SSL_get_wbio(ssl) && ctx && BIO_up_ref(r)) {
+		if (SSL_CTX_up_ref(ctx))
+			SSL_free(ssl);
+		else
+			BIO_free(r);
+	}
+	ERR_clear_error();
+	return rc;
 }
 
 /* ---- the files ---- */
