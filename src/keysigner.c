@@ -121,11 +121,13 @@ static void serve(int fd, const char *key_path, const char *cert_path)
 }
 
 /* In the child: nothing of the parent's but the channel and stderr. */
-static void become_signer(int fd, const char *key_path, const char *cert_path)
+static void become_signer(int fd, pid_t parent, const char *key_path, const char *cert_path)
 {
 	sigset_t none;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);	/* the parent died before the line above: nobody to sign for */
 	prctl(PR_SET_DUMPABLE, 0);		/* no core file, no ptrace by the same user */
 	prctl(PR_SET_NAME, "krr-signer");
 	sigemptyset(&none);
@@ -193,7 +195,7 @@ static int spawn(struct signer *s, unsigned gen, const char *key_path, const cha
 		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		close(sv[0]);
@@ -202,7 +204,7 @@ static int spawn(struct signer *s, unsigned gen, const char *key_path, const cha
 	}
 	if (pid == 0) {
 		close(sv[0]);
-		become_signer(sv[1], key_path, cert_path);
+		become_signer(sv[1], parent, key_path, cert_path);
 	}
 	close(sv[1]);
 	*s = (struct signer){ .chan = sv[0], .pid = pid, .gen = gen };
