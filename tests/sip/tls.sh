@@ -286,6 +286,44 @@ like "the INVITE reached the TLS next hop that DNS named (which required our cer
 	"$(grep -m1 '^Via:' "$WORK/s_server.out" | tr -d '\r')" "^Via: SIP/2.0/TLS $L:$d_port;"
 stop_daemon dns
 
+# ---- a certificate issued by an intermediate CA: the whole chain is sent ----
+P_CH=$((P_PRI + 17))
+(
+	set -e
+	cd "$T"
+	"$OPENSSL" genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out inter-key.pem
+	"$OPENSSL" req -new -key inter-key.pem -subj "/CN=MCX SIP peers intermediate CA" -out inter.csr
+	printf '%s\n' "basicConstraints=critical,CA:TRUE" "keyUsage=critical,keyCertSign,cRLSign" >inter.ext
+	"$OPENSSL" x509 -req -in inter.csr -CA tls-ca.pem -CAkey tls-ca-key.pem -CAcreateserial -days 30 \
+		-extfile inter.ext -out inter.pem
+	"$OPENSSL" genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out chained-key.pem
+	"$OPENSSL" req -new -key chained-key.pem -subj "/CN=chained" -out chained.csr
+	printf '%s\n' "basicConstraints=critical,CA:FALSE" "extendedKeyUsage=serverAuth,clientAuth" \
+		"subjectAltName=URI:sip:sdproxy@home.example,IP:127.0.0.1" >chained.ext
+	"$OPENSSL" x509 -req -in chained.csr -CA inter.pem -CAkey inter-key.pem -CAcreateserial -days 30 \
+		-extfile chained.ext -out chained-leaf.pem
+	cat chained-leaf.pem inter.pem >chained-chain.pem
+) >>"$WORK/tls-keys.log" 2>&1 || not_ok "an intermediate CA and a certificate it issued"
+# chain_check CERT-FILE: a daemon with tls.certificate CERT-FILE; what openssl s_client (trusting
+# the root alone, as peers do) says of its chain, "VERIFY-CODE CERTS-SENT", in $WORK/chain.result.
+chain_check() {
+	make_conf chain.conf role=primary port="$P_CH" transports=tls
+	printf 'tls = { certificate = "%s"; private_key = "%s"; ca = "%s"; };\n' "$1" "$T/chained-key.pem" \
+		"$T/tls-ca.pem" >>"$WORK/chain.conf"
+	start_daemon chain.conf chain || return 0
+	echo | timeout 5 "$OPENSSL" s_client -connect "$L:$P_CH" -CAfile "$T/tls-ca.pem" -showcerts \
+		-cert "$T/front-cert.pem" -key "$T/front-key.pem" >"$WORK/chain.sclient" 2>&1 || :
+	stop_daemon chain
+	echo "$(sed -n 's/^ *Verify return code: \([0-9]*\).*/\1/p' "$WORK/chain.sclient" | head -n 1)" \
+		"$(grep -c 'BEGIN CERTIFICATE' "$WORK/chain.sclient")" >"$WORK/chain.result"
+}
+chain_check "$T/chained-chain.pem"
+is "a leaf of an intermediate CA, with the intermediate in tls.certificate: both sent, verified to the root" \
+	"$(cat "$WORK/chain.result")" "0 2"
+chain_check "$T/chained-leaf.pem"
+is "... the control: without the intermediate, the peer cannot verify it (21: unable to verify the first certificate)" \
+	"$(cat "$WORK/chain.result")" "21 1"
+
 # ---- SIGHUP: new credentials for new connections ----
 mk "$T" sdproxy2 URI:sip:sdproxy@home.example IP:127.0.0.1
 sed -i "s|$T/sdproxy-cert.pem|$T/sdproxy2-cert.pem|; s|$T/sdproxy-key.pem|$T/sdproxy2-key.pem|" "$WORK/primary.conf"
