@@ -606,11 +606,9 @@ static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 	return 0;
 }
 
-/* A message came whole on a connection: it is in use (limits.idle_timeout). */
-static void note_delivered(msg_t *msg)
+/* A message came whole from ai (its source): on a connection, that one is in use (limits.idle_timeout). */
+static void note_delivered(const su_addrinfo_t *ai)
 {
-	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-
 	if (ai && ai->ai_addr && ai->ai_protocol != IPPROTO_UDP) {
 		struct timespec now;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -631,7 +629,7 @@ static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, 
 static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
 	if (sip && sip->sip_status)
-		note_delivered(msg);	/* a request is noted in on_request */
+		note_delivered(msg_addrinfo(msg));	/* a request is noted in on_request */
 	if (sip && sip->sip_request) {
 		on_request_message(p, agent, msg, sip);
 		return 0;
@@ -1301,7 +1299,7 @@ static bool refused_for_load(struct proxy *p, nta_incoming_t *irq, const sip_t *
  * early, 503 with the seconds until it may send again; a line when a source
  * starts being refused, another when it is admitted again.
  */
-static bool refused_for_flood(struct proxy *p, nta_incoming_t *irq, const sip_t *in)
+static bool refused_for_flood(struct proxy *p, nta_incoming_t *irq, const sip_t *in, const su_sockaddr_t *su)
 {
 	const struct conf *c = p->world->conf;
 	sip_method_t m = in->sip_request->rq_method;
@@ -1312,9 +1310,6 @@ static bool refused_for_flood(struct proxy *p, nta_incoming_t *irq, const sip_t 
 	if (!c->limits.source_rate || !p->rl || m == sip_method_ack || m == sip_method_cancel ||
 	    (in->sip_to && in->sip_to->a_tag))
 		return false;
-	msg_t *msg = nta_incoming_getrequest(irq);
-	su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
-	const su_sockaddr_t *su = ai && ai->ai_addr ? (const su_sockaddr_t *)ai->ai_addr : NULL;
 	const void *key = NULL;
 	size_t len = 0;
 	if (su && su->su_family == AF_INET)
@@ -1328,8 +1323,6 @@ static bool refused_for_flood(struct proxy *p, nta_incoming_t *irq, const sip_t 
 	unsigned burst = c->limits.source_burst ? (unsigned)c->limits.source_burst : 2u * (unsigned)c->limits.source_rate;
 	enum ratelimit_verdict v = ratelimit_take(p->rl, key, len, (unsigned)c->limits.source_rate, burst,
 	    (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u, &retry, &refused);
-	if (msg)
-		msg_destroy(msg);
 	if (v == RATELIMIT_ADMIT)
 		return false;
 	if (v == RATELIMIT_ADMIT_AGAIN) {
@@ -1372,15 +1365,20 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 {
 	(void)leg;
 	sip_method_t method = in->sip_request->rq_method;
-	msg_t *delivered = nta_incoming_getrequest(irq);
-	note_delivered(delivered);
-	if (delivered)
-		msg_destroy(delivered);
 	bool ack = method == sip_method_ack;
+	/* Where it came from, read once: the request may be answered (and freed) before it is needed. */
+	su_sockaddr_t src = { .su_family = AF_UNSPEC };
+	msg_t *req = nta_incoming_getrequest(irq);
+	su_addrinfo_t *ai = req ? msg_addrinfo(req) : NULL;
+	note_delivered(ai);
+	if (ai && ai->ai_addr && ai->ai_addrlen <= sizeof(src))
+		memcpy(&src, ai->ai_addr, ai->ai_addrlen);
+	if (req)
+		msg_destroy(req);
 
 	if (p->stopping)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
-	if (refused_for_load(p, irq, in) || refused_for_flood(p, irq, in))
+	if (refused_for_load(p, irq, in) || refused_for_flood(p, irq, in, src.su_family == AF_UNSPEC ? NULL : &src))
 		return 0;
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);

@@ -4,11 +4,7 @@
 # -> A, failing over to the second SRV target when the first cannot be reached), answers
 # SERVFAIL, refuses (nothing listens), cannot be routed to, or stays silent; meanwhile other
 # requests are served, the daemon does not spin, and it stops on SIGTERM.
-if [ -z "${MCX_IN_NETNS:-}" ]; then
-	command -v unshare >/dev/null || { echo "not ok - unshare (util-linux) is not installed"; exit 1; }
-	MCX_IN_NETNS=1 exec unshare -n -m sh "$0" "$@"
-fi
-ip link set lo up
+. "$top_srcdir/tests/sip/netns.sh"
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -21,13 +17,10 @@ SIPNET=$top_srcdir/tests/sip/sipnet.py
 
 # /etc/resolv.conf is $WORK/resolv.conf from here on, in this namespace only; it is rewritten in
 # place (same inode) for each case, and the daemon told with SIGHUP.
-: >"$WORK/resolv.conf"
-mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { echo "not ok - bind-mount resolv.conf"; exit 1; }
+own_resolv_conf 127.0.0.1
 resolver() { printf 'nameserver %s\n' "$1" >"$WORK/resolv.conf"; }
 
-python3 "$SIPNET" sink "$P_UAS" "$WORK/sink.log" &
-SIP_PIDS="$SIP_PIDS $!"
-wait_bound udp "$P_UAS"
+sip_sink "$P_UAS"
 : >"$WORK/sink.log"
 
 # dns MODE: (re)start the DNS server on 127.0.0.1:53 in MODE (none: nothing listens there).
@@ -57,19 +50,6 @@ dns answer
 start_daemon primary.conf primary || { done_testing; exit 1; }
 eval "DPID=\$PID_primary"
 
-# request FILE METHOD RURI CALLID [ROUTE]: a request in FILE; in-dialog (To tag) unless an INVITE.
-request() {
-	r_to="<sip:bob@partner.example>;tag=b2"
-	[ "$2" != INVITE ] || r_to="<sip:bob@partner.example>"
-	{
-		printf '%s %s SIP/2.0\r\n' "$2" "$3"
-		printf 'Via: SIP/2.0/UDP %s:9;rport;branch=z9hG4bK-%s\r\n' "$L" "$4"
-		printf 'Max-Forwards: 70\r\nFrom: <sip:alice@home.example>;tag=a1\r\nTo: %s\r\n' "$r_to"
-		printf 'Call-ID: %s\r\nCSeq: 2 %s\r\n' "$4" "$2"
-		[ -z "${5:-}" ] || printf 'Route: %s\r\n' "$5"
-		printf 'Contact: <sip:alice@%s:9>\r\nContent-Length: 0\r\n\r\n' "$L"
-	} >"$WORK/$1"
-}
 
 # send FILE SECONDS: the responses to FILE, "T STATUS-LINE" each, in $WORK/FILE.out.
 send() { python3 "$SIPNET" send "$P_PRI" "$WORK/$1" "$2" >"$WORK/$1.out" 2>&1 || :; }
@@ -86,7 +66,7 @@ reload() {
 }
 
 # ---- 1. DNS answers: NAPTR, SRV, A; the dead first target is skipped for the second ----
-request bye1.sip BYE sip:bob@far.test bye1
+sip_request bye1.sip BYE sip:bob@far.test bye1
 send_one_source bye1.sip 5
 is "answering DNS: the BYE to far.test is answered 200 (by the sink behind the second SRV target)" \
 	"$(final_of bye1.sip)" 200
@@ -96,15 +76,15 @@ is "answering DNS: NAPTR, SRV, then addresses (A and AAAA), in RFC 3263 order" \
 is "answering DNS: the names asked" \
 	"$(awk '{ print $2 }' "$WORK/dns.log" | uniq | paste -sd, -)" "far.test,_sip._udp.far.test,dead.test,sink.test"
 n_q=$(wc -l <"$WORK/dns.log")
-request bye2.sip BYE sip:bob@far.test bye2
+sip_request bye2.sip BYE sip:bob@far.test bye2
 send_one_source bye2.sip 5
 is "answering DNS: a second BYE to far.test, from the cache: 200, no new query" \
 	"$(final_of bye2.sip) $(($(wc -l <"$WORK/dns.log") - n_q))" "200 0"
-request bye3.sip BYE "sip:bob@sink.test:$P_UAS" bye3
+sip_request bye3.sip BYE "sip:bob@sink.test:$P_UAS" bye3
 send_one_source bye3.sip 5
 is "answering DNS: a name with a port: addresses only (no NAPTR or SRV), 200" \
 	"$(final_of bye3.sip) $(tail -n +$((n_q + 1)) "$WORK/dns.log" | awk '{ print $1 }' | sort | paste -sd, -)" "200 A,AAAA"
-request bye4.sip BYE sip:bob@nowhere.test bye4
+sip_request bye4.sip BYE sip:bob@nowhere.test bye4
 send bye4.sip 5
 is "answering DNS: a name that does not exist: 503" "$(final_of bye4.sip)" 503
 like "answering DNS: the 503 says why" "$(grep -F 'call bye4:' "$WORK/primary.log")" "next hop not resolved: no such host: 503"
@@ -112,7 +92,7 @@ like "answering DNS: the 503 says why" "$(grep -F 'call bye4:' "$WORK/primary.lo
 # ---- 2. the failures: each a 503 at once ----
 # fails NAME CASE-DESCRIPTION
 fails() {
-	request "$1.sip" BYE "sip:bob@$1.test" "$1"
+	sip_request "$1.sip" BYE "sip:bob@$1.test" "$1"
 	f_t0=$(cpu_ticks primary)
 	send "$1.sip" 10
 	is "$2: the BYE to a host name gets 503" "$(final_of "$1.sip")" 503
@@ -130,7 +110,7 @@ fails refused "no DNS server listens (ICMP port unreachable)"
 resolver 192.0.2.1
 reload 4
 fails unroutable "the DNS server cannot be routed to (ENETUNREACH, once a busy loop in Sofia's resolver)"
-request route.sip INVITE "sip:bob@partner.example" route "<sip:proxy.far.test;lr>"
+sip_request route.sip INVITE "sip:bob@partner.example" route "<sip:proxy.far.test;lr>"
 send route.sip 5
 is "unroutable DNS: an initial INVITE with a Route naming a host: 503" "$(final_of route.sip)" 503
 
@@ -138,7 +118,7 @@ is "unroutable DNS: an initial INVITE with a Route naming a host: 503" "$(final_
 resolver 127.0.0.1
 dns silent
 reload 5
-request silent.sip BYE sip:bob@silent.test silent
+sip_request silent.sip BYE sip:bob@silent.test silent
 t0=$(cpu_ticks primary)
 send silent.sip 40 &
 S_PID=$!
@@ -147,7 +127,7 @@ sleep 0.5
 # (RFC 4475 badvers: SIP/7.0 -> 505): that name must not be resolved by blocking the loop.
 printf 'OPTIONS sip:bob@partner.example SIP/7.0\r\nVia: SIP/7.0/UDP c.example.com;branch=z9hG4bK-v7\r\nMax-Forwards: 70\r\nFrom: <sip:a@home.example>;tag=1\r\nTo: <sip:bob@partner.example>\r\nCall-ID: v7\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n' >"$WORK/v7.sip"
 send v7.sip 0.1
-request inv.sip INVITE "sip:bob@partner.example" served
+sip_request inv.sip INVITE "sip:bob@partner.example" served
 send inv.sip 5
 is "silent DNS: meanwhile an INVITE to the numeric next hop is forwarded (486 from the sink)" \
 	"$(final_of inv.sip) $(in_sink served)" "486 1"
@@ -163,7 +143,7 @@ like "silent DNS: the log says why" "$(grep -F 'call silent:' "$WORK/primary.log
 	"next hop not resolved: (DNS server did not answer|DNS resolution timed out): 503"
 
 # ---- 4. SIGTERM while a lookup is pending ----
-request pending.sip BYE sip:bob@pending.test pending
+sip_request pending.sip BYE sip:bob@pending.test pending
 send pending.sip 1 &
 sleep 0.3
 stop_daemon primary

@@ -124,6 +124,43 @@ wait_bound() {
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
+# ---- private namespaces (tests/sip/netns.sh) ----
+
+# own_resolv_conf NAMESERVER: /etc/resolv.conf becomes $WORK/resolv.conf (naming NAMESERVER) by a
+# bind mount, in this script's private namespaces only: refused anywhere else, where it would
+# change the host's resolver.  Rewrite $WORK/resolv.conf in place to change it.
+own_resolv_conf() {
+	if [ -z "${MCX_IN_NETNS:-}" ] || [ -z "${WORK:-}" ]; then
+		echo "not ok - own_resolv_conf outside a private namespace (source tests/sip/netns.sh first)"
+		exit 1
+	fi
+	printf 'nameserver %s\n' "$1" >"$WORK/resolv.conf"
+	mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { echo "not ok - bind-mount resolv.conf"; exit 1; }
+}
+
+# sip_sink PORT: tests/sip/sipnet.py's sink on 127.0.0.1:PORT (every request logged in
+# $WORK/sink.log and answered), in the background; waits until it listens.
+sip_sink() {
+	python3 "$top_srcdir/tests/sip/sipnet.py" sink "$1" "$WORK/sink.log" &
+	SIP_PIDS="$SIP_PIDS $!"
+	wait_bound udp "$1"
+}
+
+# sip_request FILE METHOD RURI CALLID [ROUTE]: a request from alice in $WORK/FILE, inside a
+# dialog (To tag) unless an INVITE or OPTIONS, with a Route when ROUTE is given.
+sip_request() {
+	r_to="<sip:bob@partner.example>;tag=b2"
+	[ "$2" != INVITE ] && [ "$2" != OPTIONS ] || r_to="<sip:bob@partner.example>"
+	{
+		printf '%s %s SIP/2.0\r\n' "$2" "$3"
+		printf 'Via: SIP/2.0/UDP 127.0.0.1:9;rport;branch=z9hG4bK-%s\r\n' "$4"
+		printf 'Max-Forwards: 70\r\nFrom: <sip:alice@home.example>;tag=a1\r\nTo: %s\r\n' "$r_to"
+		printf 'Call-ID: %s\r\nCSeq: 2 %s\r\n' "$4" "$2"
+		[ -z "${5:-}" ] || printf 'Route: %s\r\n' "$5"
+		printf 'Contact: <sip:alice@127.0.0.1:9>\r\nContent-Length: 0\r\n\r\n'
+	} >"$WORK/$1"
+}
+
 # ---- keys, I_MESSAGEs, KRRs ----
 
 # sip_keys: $WORK/keys/krr-ca.pem and the home.example and partner.example signers

@@ -15,10 +15,7 @@ sip_keys
 L=127.0.0.1
 LIM=$top_srcdir/tests/sip/limits.py
 SIPNET=$top_srcdir/tests/sip/sipnet.py
-
-python3 "$SIPNET" sink "$P_UAS" "$WORK/sink.log" &
-SIP_PIDS="$SIP_PIDS $!"
-wait_bound udp "$P_UAS"
+sip_sink "$P_UAS"
 
 make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_UAS;transport=udp" \
 	extra='limits = { source_rate = 2; source_burst = 5; connections = 3; idle_timeout = 2; };'

@@ -10,11 +10,7 @@
 #   - without server.next_hop the Request-URI decides: a peer's domain is allowed (then DNS
 #     answers), any other domain refused;
 #   - the same daemon without server.peers relays as before (open: the default).
-if [ -z "${MCX_IN_NETNS:-}" ]; then
-	command -v unshare >/dev/null || { echo "not ok - unshare (util-linux) is not installed"; exit 1; }
-	MCX_IN_NETNS=1 exec unshare -n -m sh "$0" "$@"
-fi
-ip link set lo up
+. "$top_srcdir/tests/sip/netns.sh"
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -24,27 +20,9 @@ sip_keys
 L=127.0.0.1 STRANGER=127.0.0.2
 SIPNET=$top_srcdir/tests/sip/sipnet.py
 # no DNS server in this namespace: names fail at once
-: >"$WORK/resolv.conf"
-mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { echo "not ok - bind-mount resolv.conf"; exit 1; }
-printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
+own_resolv_conf 127.0.0.1
+sip_sink "$P_UAS2"
 
-python3 "$SIPNET" sink "$P_UAS2" "$WORK/sink.log" &
-SIP_PIDS="$SIP_PIDS $!"
-wait_bound udp "$P_UAS2"
-
-# request FILE METHOD RURI CALLID [ROUTE]: in-dialog (To tag) unless an INVITE or OPTIONS.
-request() {
-	r_to="<sip:bob@partner.example>;tag=b2"
-	[ "$2" != INVITE ] && [ "$2" != OPTIONS ] || r_to="<sip:bob@partner.example>"
-	{
-		printf '%s %s SIP/2.0\r\n' "$2" "$3"
-		printf 'Via: SIP/2.0/UDP %s:9;rport;branch=z9hG4bK-%s\r\n' "$L" "$4"
-		printf 'Max-Forwards: 70\r\nFrom: <sip:alice@home.example>;tag=a1\r\nTo: %s\r\n' "$r_to"
-		printf 'Call-ID: %s\r\nCSeq: 2 %s\r\n' "$4" "$2"
-		[ -z "${5:-}" ] || printf 'Route: %s\r\n' "$5"
-		printf 'Contact: <sip:alice@%s:9>\r\nContent-Length: 0\r\n\r\n' "$L"
-	} >"$WORK/$1"
-}
 # send FILE [FROM-HOST]: the responses in $WORK/FILE.out, the final one in $WORK/FILE.final.
 send() { SIPNET_FROM_HOST=${2:-$L} python3 "$SIPNET" send "$P_PRI" "$WORK/$1" 3 >"$WORK/$1.out" 2>&1 || :; }
 final_of() { awk '$3 >= 200 { print $3; exit }' "$WORK/$1.out"; }
@@ -78,22 +56,22 @@ uas_wait bob2 80
 is "... and bob got nothing" "$(sip_count bob2 recv '^INVITE ' 2>/dev/null || echo 0)" 0
 
 # ---- inside a dialog: only along our Route ----
-request bye-foreign.sip BYE "sip:victim@192.0.2.99:5060" bye-foreign
+sip_request bye-foreign.sip BYE "sip:victim@192.0.2.99:5060" bye-foreign
 send bye-foreign.sip
 is "a BYE inside a dialog naming a foreign host, no Route of ours, from a peer: 403" "$(final_of bye-foreign.sip)" 403
 like "... its Warning says why" "$(warning_of bye-foreign.sip)" "without this proxy's Route"
 like "... logged (access:not-our-dialog)" "$(grep -F 'call bye-foreign:' "$WORK/primary.log")" "rule access:not-our-dialog status 403"
-request bye-ours.sip BYE "sip:bob@$L:$P_UAS2" bye-ours "<sip:$L:$P_PRI;transport=udp;lr>"
+sip_request bye-ours.sip BYE "sip:bob@$L:$P_UAS2" bye-ours "<sip:$L:$P_PRI;transport=udp;lr>"
 send bye-ours.sip
 is "the same BYE with this proxy's Route (a dialog we Record-Routed): forwarded, 200 from the sink" \
 	"$(final_of bye-ours.sip) $(in_sink bye-ours)" "200 1"
 
 # ---- no relaying for initial requests ----
-request inv-route.sip INVITE "sip:bob@partner.example" inv-route "<sip:192.0.2.99;lr>"
+sip_request inv-route.sip INVITE "sip:bob@partner.example" inv-route "<sip:192.0.2.99;lr>"
 send inv-route.sip
 is "an INVITE from a peer with a Route to a foreign host: 403" "$(final_of inv-route.sip)" 403
 like "... no relaying to it" "$(warning_of inv-route.sip)" "no relaying to 192.0.2.99"
-request opt-peer.sip OPTIONS "sip:bob@partner.example" opt-peer "<sip:$L:$P_UAS2;lr>"
+sip_request opt-peer.sip OPTIONS "sip:bob@partner.example" opt-peer "<sip:$L:$P_UAS2;lr>"
 send opt-peer.sip
 is "an OPTIONS from a peer with a Route to a peer's address: forwarded (200 from the sink)" \
 	"$(final_of opt-peer.sip) $(in_sink opt-peer)" "200 1"
@@ -102,11 +80,11 @@ stop_daemon primary
 # ---- without next_hop: the Request-URI's host must be a peer's domain ----
 make_conf nonext.conf role=primary port="$P_PRI" transports=udp peers='"127.0.0.1/32", "sip:sdproxy@partner.example"'
 start_daemon nonext.conf nonext || { done_testing; exit 1; }
-request opt-evil.sip OPTIONS "sip:mallory@evil.example" opt-evil
+sip_request opt-evil.sip OPTIONS "sip:mallory@evil.example" opt-evil
 send opt-evil.sip
 is "no next hop, a Request-URI in another domain: 403" "$(final_of opt-evil.sip) $(warning_of opt-evil.sip)" \
 	"403 399 $L \"no relaying to evil.example\""
-request opt-partner.sip OPTIONS "sip:bob@partner.example" opt-partner
+sip_request opt-partner.sip OPTIONS "sip:bob@partner.example" opt-partner
 send opt-partner.sip
 is "no next hop, a Request-URI in a peer's domain: allowed (then DNS, which has no answer here: 503)" \
 	"$(final_of opt-partner.sip)" 503
@@ -115,7 +93,7 @@ stop_daemon nonext
 # ---- no server.peers: open, as before ----
 make_conf open.conf role=primary port="$P_PRI" transports=udp next_hop="sip:$L:$P_UAS2;transport=udp"
 start_daemon open.conf open || { done_testing; exit 1; }
-request opt-open.sip OPTIONS "sip:bob@partner.example" opt-open
+sip_request opt-open.sip OPTIONS "sip:bob@partner.example" opt-open
 send opt-open.sip "$STRANGER"
 is "without server.peers, $STRANGER's OPTIONS is forwarded (200 from the sink)" \
 	"$(final_of opt-open.sip) $(in_sink opt-open)" "200 1"

@@ -20,11 +20,7 @@
 # tests/data/sipfuzz/open/ holds reproducers of failures not fixed yet: replayed only with
 # SIPFUZZ_OPEN=1 (move a file up once its failure is fixed).  SIPFUZZ_ONLY="NAME..." replays
 # only those files (names without .sip).
-if [ -z "${MCX_IN_NETNS:-}" ]; then
-	command -v unshare >/dev/null || { echo "not ok - unshare (util-linux) is not installed"; exit 1; }
-	MCX_IN_NETNS=1 exec unshare -n -m sh "$0" "$@"
-fi
-ip link set lo up
+. "$top_srcdir/tests/sip/netns.sh"
 . "$top_srcdir/tests/sip/lib_sip.sh"
 
 need_sip
@@ -32,8 +28,7 @@ need python3
 sip_ports 26500
 sip_keys
 L=127.0.0.1
-printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
-mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { echo "not ok - bind-mount resolv.conf"; exit 1; }
+own_resolv_conf 127.0.0.1
 
 # FILE (without .sip)  STATUS (of the answer with the file's Call-ID; - none; * any)  FORWARDED (yes|no|*)
 # [MAX-FORWARDS of the copy the next hop got]

@@ -12,11 +12,7 @@
 # over TLS (openssl s_server requiring our certificate).  Then SIGHUP with a new certificate,
 # and `-t` on bad credentials.  In a private network namespace (loopback only, our own DNS
 # server in /etc/resolv.conf by a bind mount).
-if [ -z "${MCX_IN_NETNS:-}" ]; then
-	command -v unshare >/dev/null || { echo "not ok - unshare (util-linux) is not installed"; exit 1; }
-	MCX_IN_NETNS=1 exec unshare -n -m sh "$0" "$@"
-fi
-ip link set lo up
+. "$top_srcdir/tests/sip/netns.sh"
 . "$top_srcdir/tests/sip/lib_sip.sh"
 # Under AddressSanitizer: whole stacks through libcrypto (no frame pointers), so that the
 # suppression of Sofia-SIP's own leak per handshake (tests/sofia-tls.supp) can match it.
@@ -71,23 +67,11 @@ TLS_CONF="tls = {
 kam_start() {
 	k_n=$1 k_u=$2 k_t=$3 k_nh=$4 k_d=$5 k_c=$6
 	mkdir -p "$WORK/$k_n.run"
-	cat >"$WORK/$k_n.tls.cfg" <<EOF
-[server:default]
-method = TLSv1.2+
-verify_certificate = yes
-require_certificate = yes
-private_key = $k_d/$k_c-key.pem
-certificate = $k_d/$k_c-cert.pem
-ca_list = $T/tls-ca.pem
-
-[client:default]
-method = TLSv1.2+
-verify_certificate = yes
-require_certificate = yes
-private_key = $k_d/$k_c-key.pem
-certificate = $k_d/$k_c-cert.pem
-ca_list = $T/tls-ca.pem
-EOF
+	for k_side in server client; do
+		printf '[%s:default]\n' "$k_side"
+		printf '%s\n' "method = TLSv1.2+" "verify_certificate = yes" "require_certificate = yes" \
+			"private_key = $k_d/$k_c-key.pem" "certificate = $k_d/$k_c-cert.pem" "ca_list = $T/tls-ca.pem" ""
+	done >"$WORK/$k_n.tls.cfg"
 	cat >"$WORK/$k_n.cfg" <<EOF
 #!KAMAILIO
 debug=2
@@ -257,10 +241,7 @@ printf '%s\n' "tls.test NAPTR 10 10 s SIPS+D2T _sips._tcp.tls.test" \
 	"_sips._tcp.tls.test SRV 10 10 $P_SRV srv.test" \
 	"_sip._udp.tls.test SRV 10 10 $P_DEAD srv.test" \
 	"srv.test A 127.0.0.1" >"$WORK/zone"
-# /etc/resolv.conf is $WORK/resolv.conf from here on, in this namespace only
-[ -n "${MCX_IN_NETNS:-}" ] && [ -n "$WORK" ] || { not_ok "in a private namespace"; done_testing; exit 1; }
-printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
-mount --bind "$WORK/resolv.conf" /etc/resolv.conf || { not_ok "bind-mount resolv.conf"; done_testing; exit 1; }
+own_resolv_conf 127.0.0.1
 python3 "$top_srcdir/tests/sip/dnsd.py" 53 answer "$WORK/zone" >"$WORK/dnsd.log" 2>&1 &
 SIP_PIDS="$SIP_PIDS $!"
 wait_bound udp 53
