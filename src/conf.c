@@ -62,6 +62,11 @@ static int conf_defaults(struct conf *c)
 	c->policy.on_malformed_mikey = CONF_REJECT;
 	c->policy.on_uninspectable = CONF_REJECT;
 	c->policy.on_unknown_target = CONF_FORWARD;
+	c->policy.on_lookup_failure = CONF_REJECT;
+	c->lookup.ldap.timeout_ms = CONF_LDAP_TIMEOUT_MS_DEFAULT;
+	c->lookup.ldap.cache_ttl = CONF_LDAP_CACHE_TTL_DEFAULT;
+	c->lookup.ldap.negative_ttl = CONF_LDAP_NEGATIVE_TTL_DEFAULT;
+	c->lookup.ldap.cache_size = CONF_LDAP_CACHE_SIZE_DEFAULT;
 	c->policy.verify_imessage = false;
 	c->krr.require_signed = false;
 	c->tls.verify_peer = true;
@@ -154,10 +159,25 @@ static const struct field entry_fields[] = {
 	END
 };
 
+static const struct field ldap_fields[] = {
+	FIELD(struct conf, "uris", F_STRINGS, lookup.ldap.uris),
+	FIELD(struct conf, "base", F_STRING, lookup.ldap.base),
+	FIELD(struct conf, "bind_dn", F_STRING, lookup.ldap.bind_dn),
+	FIELD(struct conf, "bind_secret_file", F_PATH, lookup.ldap.bind_secret_file),
+	FIELD(struct conf, "starttls", F_BOOL, lookup.ldap.starttls),
+	FIELD(struct conf, "ca", F_PATH, lookup.ldap.ca),
+	INT(struct conf, "timeout_ms", lookup.ldap.timeout_ms, 10, 60000),
+	INT(struct conf, "cache_ttl", lookup.ldap.cache_ttl, 0, 86400),
+	INT(struct conf, "negative_ttl", lookup.ldap.negative_ttl, 0, 86400),
+	INT(struct conf, "cache_size", lookup.ldap.cache_size, 0, 10000000),
+	END
+};
+
 static const struct field lookup_fields[] = {
 	FIELD(struct conf, "backend", F_STRING, lookup.backend),
 	LIST(struct conf, "entries", lookup.entries, lookup.n_entries, struct conf_lookup_entry, entry_fields,
 	    &entry_default),
+	GROUP("ldap", ldap_fields),
 	END
 };
 
@@ -166,6 +186,7 @@ static const struct field policy_fields[] = {
 	ENUM(struct conf, "on_malformed_mikey", policy.on_malformed_mikey, actions),
 	ENUM(struct conf, "on_uninspectable", policy.on_uninspectable, actions),
 	ENUM(struct conf, "on_unknown_target", policy.on_unknown_target, actions),
+	ENUM(struct conf, "on_lookup_failure", policy.on_lookup_failure, actions),
 	FIELD(struct conf, "verify_imessage", F_BOOL, policy.verify_imessage),
 	FIELD(struct conf, "deny_initiator_kms", F_STRINGS, policy.deny_initiator_kms),
 	FIELD(struct conf, "deny_receiver_kms", F_STRINGS, policy.deny_receiver_kms),
@@ -806,13 +827,71 @@ static void check_domain(struct loader *ld, const struct conf *c, const struct c
 			    i, j, k, d->external.v[k]);
 }
 
+/* An LDAP URI as libldap takes it: scheme, then an optional host:port, nothing after the path. */
+static bool ldap_uri_ok(const char *u)
+{
+	const char *rest = NULL;
+
+	if (strncmp(u, "ldap://", 7) == 0)
+		rest = u + 7;
+	else if (strncmp(u, "ldaps://", 8) == 0)
+		rest = u + 8;
+	else if (strncmp(u, "ldapi://", 8) == 0)
+		rest = u + 8;
+	if (!rest)
+		return false;
+	for (const char *p = rest; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == '?' || *p == 0x7f)
+			return false;
+	size_t n = strlen(rest);
+	return n == 0 || rest[n - 1] == '/' || strchr(rest, '/') == NULL;
+}
+
+static void check_ldap(struct loader *ld, const struct conf *c, const config_setting_t *ls)
+{
+	const config_setting_t *s = member(ls, "ldap"), *us = member(s, "uris");
+	const struct conf_ldap *l = &c->lookup.ldap;
+
+	if (!s) {
+		diag(ld, member(ls, "backend"), "missing required group 'lookup.ldap' (lookup.backend is \"ldap\")");
+		return;
+	}
+	if (l->uris.n == 0)
+		diag(ld, either(us, s), "lookup.ldap.uris: at least one LDAP URI is needed");
+	else if (l->uris.n > CONF_LDAP_URIS_MAX)
+		diag(ld, us, "lookup.ldap.uris: %zu URIs, at most %d", l->uris.n, CONF_LDAP_URIS_MAX);
+	for (size_t i = 0; i < l->uris.n; i++) {
+		const char *u = l->uris.v[i];
+		if (!ldap_uri_ok(u))
+			diag(ld, either(elem(us, i), us),
+			    "lookup.ldap.uris[%zu]: not an LDAP URI \"%s\" (ldap://host:port, ldaps://... or ldapi://...)",
+			    i, u);
+		else if (l->starttls && strncmp(u, "ldap://", 7) != 0)
+			diag(ld, either(elem(us, i), us),
+			    "lookup.ldap.uris[%zu]: starttls is for ldap:// URIs (\"%s\" is TLS already, or local)", i, u);
+	}
+	if (!l->base || !l->base[0])
+		diag(ld, either(member(s, "base"), s), "missing required key 'lookup.ldap.base'");
+	if (l->bind_dn && !l->bind_secret_file)
+		diag(ld, member(s, "bind_dn"), "lookup.ldap.bind_dn: needs bind_secret_file (the password)");
+	if (!l->bind_dn && l->bind_secret_file)
+		diag(ld, member(s, "bind_secret_file"), "lookup.ldap.bind_secret_file: needs bind_dn");
+}
+
 static void check_lookup(struct loader *ld, const struct conf *c, const config_setting_t *ls)
 {
 	const config_setting_t *es = member(ls, "entries");
+	bool ldap = strcmp(c->lookup.backend, "ldap") == 0;
 
-	if (strcmp(c->lookup.backend, "table") != 0)
-		diag(ld, member(ls, "backend"), "lookup.backend: unknown backend \"%s\" (only \"table\" exists)",
+	if (!ldap && strcmp(c->lookup.backend, "table") != 0)
+		diag(ld, member(ls, "backend"), "lookup.backend: unknown backend \"%s\" (\"table\" or \"ldap\")",
 		    c->lookup.backend);
+	if (ldap)
+		check_ldap(ld, c, ls);
+	else if (member(ls, "ldap"))
+		diag(ld, member(ls, "ldap"), "lookup.ldap: read only with lookup.backend = \"ldap\"");
+	if (ldap && es)
+		diag(ld, es, "lookup.entries: the ldap backend reads its entries from the directory, not from here");
 	for (size_t i = 0; i < c->lookup.n_entries; i++) {
 		const struct conf_lookup_entry *e = &c->lookup.entries[i];
 		const config_setting_t *s = elem(es, i), *ds = member(s, "domains");
@@ -1164,6 +1243,11 @@ void conf_free(struct conf *c)
 		free(e->domains);
 	}
 	free(c->lookup.entries);
+	strings_clear(&c->lookup.ldap.uris);
+	free(c->lookup.ldap.base);
+	free(c->lookup.ldap.bind_dn);
+	free(c->lookup.ldap.bind_secret_file);
+	free(c->lookup.ldap.ca);
 	strings_clear(&c->policy.deny_initiator_kms);
 	strings_clear(&c->policy.deny_receiver_kms);
 	free(c->krr.certificate);

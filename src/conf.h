@@ -25,6 +25,12 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 #define CONF_SOURCES_DEFAULT		65536
 #define CONF_CONNECTIONS_DEFAULT	1024
 #define CONF_IDLE_TIMEOUT_DEFAULT	120	/* seconds */
+/* lookup.ldap = { ... }: see mcx-sdproxy.conf(5) */
+#define CONF_LDAP_TIMEOUT_MS_DEFAULT	500
+#define CONF_LDAP_CACHE_TTL_DEFAULT	300	/* seconds */
+#define CONF_LDAP_NEGATIVE_TTL_DEFAULT	30	/* seconds */
+#define CONF_LDAP_CACHE_SIZE_DEFAULT	100000	/* users */
+#define CONF_LDAP_URIS_MAX		8
 
 enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
@@ -59,6 +65,20 @@ struct conf_lookup_entry {
 	int line;
 };
 
+/* lookup.ldap = { ... }: the ldap backend (see lookup.h) */
+struct conf_ldap {
+	struct conf_strings uris;	/* ldap://, ldaps:// or ldapi://, tried in order */
+	char *base;			/* where the entries are (subtree) */
+	char *bind_dn;			/* optional: anonymous without it */
+	char *bind_secret_file;		/* with bind_dn: a file holding the password */
+	bool starttls;			/* StartTLS on ldap:// (default false) */
+	char *ca;			/* optional: the CAs the directory's certificate must chain to */
+	int timeout_ms;			/* per lookup and per connection step (default 500) */
+	int cache_ttl;			/* seconds a found answer is kept (default 300; 0: not kept) */
+	int negative_ttl;		/* seconds a "no such user" is kept (default 30; 0: not kept) */
+	int cache_size;			/* answers kept at most (default 100000) */
+};
+
 /*
  * The whole configuration; every string owned (conf_free).  Paths are
  * already resolved against the configuration file's folder.
@@ -80,15 +100,17 @@ struct conf {
 	size_t n_kms;
 	char *kms_certificates;		/* optional folder of KmsCertificate XML files */
 	struct {
-		char *backend;			/* "table" (the only one today) */
-		struct conf_lookup_entry *entries;
+		char *backend;			/* "table" (default) or "ldap" */
+		struct conf_lookup_entry *entries;	/* the table backend's */
 		size_t n_entries;
+		struct conf_ldap ldap;		/* the ldap backend's */
 	} lookup;
 	struct {
 		enum conf_action on_missing_mikey;	/* default: forward */
 		enum conf_action on_malformed_mikey;	/* default: reject */
 		enum conf_action on_uninspectable;	/* a body that cannot be read; default: reject */
 		enum conf_action on_unknown_target;	/* default: forward */
+		enum conf_action on_lookup_failure;	/* the backend cannot answer; default: reject (503) */
 		bool verify_imessage;			/* default: false */
 		struct conf_strings deny_initiator_kms;
 		struct conf_strings deny_receiver_kms;

@@ -85,8 +85,9 @@ void log_msg(enum conf_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-	fprintf(stderr, "%s.%03ldZ mcx-sdproxyd[%ld]: %s: %s\n", stamp, ts.tv_nsec / 1000000L, (long)getpid(),
-	    level_name[level], text);
+	/* The program's own name: the tool logs through here too (a directory's troubles). */
+	fprintf(stderr, "%s.%03ldZ %s[%ld]: %s: %s\n", stamp, ts.tv_nsec / 1000000L, program_invocation_short_name,
+	    (long)getpid(), level_name[level], text);
 }
 
 void log_close(void)

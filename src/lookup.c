@@ -10,10 +10,23 @@
 #include "conf.h"
 #include "lookup.h"
 
-/* The known backends, by name; a centralised service joins this table later. */
-static const struct lookup_ops *const backends[] = {
+/* The known backends, by name: the table, and those the programs register. */
+#define MAX_BACKENDS 4
+static const struct lookup_ops *backends[MAX_BACKENDS] = {
 	&lookup_table_ops,
 };
+static size_t n_backends = 1;
+
+int lookup_register(const struct lookup_ops *ops)
+{
+	for (size_t i = 0; i < n_backends; i++)
+		if (strcmp(backends[i]->name, ops->name) == 0)
+			return 0;
+	if (n_backends == MAX_BACKENDS)
+		return -ENOSPC;
+	backends[n_backends++] = ops;
+	return 0;
+}
 
 struct lookup {
 	const struct lookup_ops *ops;
@@ -36,6 +49,13 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t errlen)
 {
+	return lookup_open_files(c, NULL, out, err, errlen);
+}
+
+int lookup_open_files(const struct conf *c, const struct lookup_files *files, struct lookup **out, char *err,
+    size_t errlen)
+{
+	static const struct lookup_files none;
 	const struct lookup_ops *ops = NULL;
 	struct lookup *l;
 	int r;
@@ -50,7 +70,7 @@ int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t err
 		set_err(err, errlen, "lookup: no backend configured");
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+	for (size_t i = 0; i < n_backends; i++) {
 		if (strcmp(backends[i]->name, c->lookup.backend) == 0) {
 			ops = backends[i];
 			break;
@@ -60,7 +80,7 @@ int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t err
 		char known[128] = "";
 		size_t n = 0;
 
-		for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]) && n < sizeof(known); i++)
+		for (size_t i = 0; i < n_backends && n < sizeof(known); i++)
 			n += (size_t)snprintf(known + n, sizeof(known) - n, "%s%s", i ? ", " : "",
 			    backends[i]->name);
 		set_err(err, errlen, "lookup: unknown backend \"%.64s\" (known: %s)",
@@ -72,7 +92,7 @@ int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t err
 		return -ENOMEM;
 	}
 	l->ops = ops;
-	if ((r = ops->open(c, &l->state, err, errlen)) < 0) {
+	if ((r = ops->open(c, files ? files : &none, &l->state, err, errlen)) < 0) {
 		if (err && errlen && !err[0])
 			set_err(err, errlen, "lookup: backend %s cannot open", ops->name);
 		free(l);
@@ -88,6 +108,62 @@ enum lookup_status lookup_find(struct lookup *l, const char *user, struct lookup
 	if (!l || !res || !user || !user[0])
 		return LOOKUP_FAILED;
 	return l->ops->find(l->state, user, res);
+}
+
+struct lookup_wait *lookup_wait(struct lookup *l, const char *user, lookup_ready_fn *fn, void *arg)
+{
+	if (!l || !user || !fn || !l->ops->wait)
+		return NULL;
+	return l->ops->wait(l->state, user, fn, arg);
+}
+
+void lookup_wait_cancel(struct lookup *l, struct lookup_wait *w)
+{
+	if (l && w && l->ops->cancel)
+		l->ops->cancel(w);
+}
+
+unsigned lookup_retry_after(struct lookup *l)
+{
+	unsigned s = l && l->ops->retry_after ? l->ops->retry_after(l->state) : 0;
+	return s ? s : 1;
+}
+
+int lookup_result_copy(const struct lookup_result *in, struct lookup_result *out, char **arena)
+{
+	size_t total = 0;
+	const char *strs[1 + LOOKUP_MAX_DOMAINS * (1 + LOOKUP_MAX_EXTERNAL)];
+	size_t n = 0;
+
+	*out = *in;
+	strs[n++] = in->matched;
+	for (size_t i = 0; i < in->n && i < LOOKUP_MAX_DOMAINS; i++) {
+		strs[n++] = in->domain[i].kms;
+		for (size_t e = 0; e < in->domain[i].n_external && e < LOOKUP_MAX_EXTERNAL; e++)
+			strs[n++] = in->domain[i].external[e];
+	}
+	for (size_t i = 0; i < n; i++)
+		total += strs[i] ? strlen(strs[i]) + 1 : 0;
+	if ((*arena = malloc(total + 1)) == NULL)
+		return -ENOMEM;
+	char *cur = *arena;
+	const char **dst[1 + LOOKUP_MAX_DOMAINS * (1 + LOOKUP_MAX_EXTERNAL)];
+	size_t k = 0;
+	dst[k++] = &out->matched;
+	for (size_t i = 0; i < in->n && i < LOOKUP_MAX_DOMAINS; i++) {
+		dst[k++] = &out->domain[i].kms;
+		for (size_t e = 0; e < in->domain[i].n_external && e < LOOKUP_MAX_EXTERNAL; e++)
+			dst[k++] = &out->domain[i].external[e];
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!strs[i])
+			continue;
+		size_t len = strlen(strs[i]) + 1;
+		memcpy(cur, strs[i], len);
+		*dst[i] = cur;
+		cur += len;
+	}
+	return 0;
 }
 
 void lookup_close(struct lookup *l)

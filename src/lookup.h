@@ -24,8 +24,11 @@ struct lookup_domain {
 struct lookup_result {
 	struct lookup_domain domain[LOOKUP_MAX_DOMAINS];	/* in configured order */
 	size_t n;
-	const char *matched;	/* the entry that matched (its user pattern), for logs and audit */
+	const char *matched;	/* the entry that matched (its user pattern, or its DN), for logs and audit */
 	int line;		/* and where it is configured (0 when not from a file) */
+	const char *source;	/* "table", "directory" (asked now) or "cache" */
+	const char *origin;	/* the directory's URI that gave it (NULL for the table) */
+	unsigned age_s;		/* from the cache: seconds since the directory gave it */
 };
 
 /* Three distinct answers: the caller must not take a failure for "not found". */
@@ -33,6 +36,17 @@ enum lookup_status {
 	LOOKUP_FOUND,
 	LOOKUP_NOT_FOUND,
 	LOOKUP_FAILED,		/* the backend could not answer (a central service down, say) */
+	LOOKUP_PENDING,		/* asked: lookup_wait says when the answer is there */
+};
+
+/* Called once the answer for a user lookup_find said LOOKUP_PENDING for is there. */
+typedef void lookup_ready_fn(void *arg);
+struct lookup_wait;
+
+/* What the loader read for a backend (world.c reads every file; backends read none). */
+struct lookup_files {
+	const char *bind_secret;	/* lookup.ldap.bind_secret_file's content, NULL without one */
+	size_t bind_secret_len;
 };
 
 /*
@@ -46,10 +60,22 @@ enum lookup_status {
  */
 struct lookup_ops {
 	const char *name;
-	int (*open)(const struct conf *c, void **state, char *err, size_t errlen);
+	int (*open)(const struct conf *c, const struct lookup_files *files, void **state, char *err,
+	    size_t errlen);
 	enum lookup_status (*find)(void *state, const char *user, struct lookup_result *res);
 	void (*close)(void *state);
+	/* Only for backends whose find may say LOOKUP_PENDING; NULL otherwise. */
+	struct lookup_wait *(*wait)(void *state, const char *user, lookup_ready_fn *fn, void *arg);
+	void (*cancel)(struct lookup_wait *w);
+	unsigned (*retry_after)(void *state);
 };
+
+/*
+ * Make a backend known by its name (the daemon and the tool add the "ldap"
+ * one, which needs their event loop; the core knows only the table).
+ * Registering a name twice keeps the first.  0, or -ENOSPC.
+ */
+int lookup_register(const struct lookup_ops *ops);
 
 struct lookup;
 
@@ -64,6 +90,9 @@ struct lookup;
  * its own copy of what it needs: c may be freed or reloaded independently.
  */
 int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t errlen);
+/* The same with what the loader read for the backend (files may be NULL). */
+int lookup_open_files(const struct conf *c, const struct lookup_files *files, struct lookup **out, char *err,
+    size_t errlen);
 
 /*
  * Which security domains support user.  LOOKUP_FOUND fills *res (views
@@ -86,6 +115,29 @@ int lookup_open(const struct conf *c, struct lookup **out, char *err, size_t err
  * microsecond whether the user is found or not.
  */
 enum lookup_status lookup_find(struct lookup *l, const char *user, struct lookup_result *res);
+
+/*
+ * After lookup_find said LOOKUP_PENDING for user: fn(arg) is called once,
+ * from the event loop, when the answer is there (found, not found, or
+ * failed); a lookup_find for that user made inside fn gives that answer
+ * (even when it is not cached).  Returns the wait, to cancel before it is
+ * called, or NULL (nothing pending for user: ask lookup_find again; or out
+ * of memory).  Concurrent lookups of one user share one query.
+ */
+struct lookup_wait *lookup_wait(struct lookup *l, const char *user, lookup_ready_fn *fn, void *arg);
+
+/* Forget a wait whose fn has not been called; NULL is a no-op. */
+void lookup_wait_cancel(struct lookup *l, struct lookup_wait *w);
+
+/* Seconds a client should wait before trying again after LOOKUP_FAILED (for Retry-After; at least 1). */
+unsigned lookup_retry_after(struct lookup *l);
+
+/*
+ * A copy of in whose strings live in *arena (free it when done): for an
+ * answer kept beyond the moment it was given.  0, or -ENOMEM.  source and
+ * origin stay views (static, or valid while the lookup is open).
+ */
+int lookup_result_copy(const struct lookup_result *in, struct lookup_result *out, char **arena);
 
 /* Free l and everything it owns; NULL is a no-op. */
 void lookup_close(struct lookup *l);

@@ -414,13 +414,15 @@ static void table_close(void *state)
 	free(t);
 }
 
-static int table_open(const struct conf *c, void **state, char *err, size_t errlen)
+static int table_open(const struct conf *c, const struct lookup_files *files, void **state, char *err,
+    size_t errlen)
 {
 	const struct conf_lookup_entry *ce = c->lookup.entries;
 	size_t n = c->lookup.n_entries, total = 0, n_dom = 0, n_ext = 0;
 	struct ltab *t;
 	char *cursor;
 	int r;
+	(void)files;
 
 	if (n && !ce)
 		return fail(err, errlen, -EINVAL, "lookup: no entry list");
@@ -524,6 +526,9 @@ static void fill(const struct ltab *t, const struct ltab_entry *e, struct lookup
 	res->n = e->n_domains;
 	res->matched = e->user;
 	res->line = e->line;
+	res->source = "table";
+	res->origin = NULL;
+	res->age_s = 0;
 }
 
 /* Whether wildcard entry e matches user (of length len): literal ends first, the middle if needed. */

@@ -89,6 +89,7 @@ const char *policy_decision_name(enum policy_decision d)
 	static const char *const names[] = {
 		[POLICY_FORWARD] = "forward", [POLICY_KRR] = "krr", [POLICY_REJECT] = "reject",
 		[POLICY_PASS] = "pass", [POLICY_REPLACE] = "replace", [POLICY_DISCARD] = "discard",
+		[POLICY_WAIT] = "wait",
 	};
 	return (unsigned)d < sizeof(names) / sizeof(names[0]) ? names[d] : "unknown";
 }
@@ -393,11 +394,22 @@ static int decide_one(const struct policy_ctx *c, const struct policy_request *r
 		return 0;
 	}
 	case LOOKUP_FAILED:
+		if (out->target && c->conf->policy.on_lookup_failure == CONF_FORWARD) {
+			/* Availability first (the operator's choice): the call goes on unchecked. */
+			out->decision = POLICY_FORWARD;
+			out->rule = "lookup-failed:forward";
+			return 0;
+		}
 		/* Fail closed: without the lookup nothing says the pair is acceptable. */
 		out->decision = POLICY_REJECT;
 		out->rule = "lookup-failed";
 		out->status = 503;
+		out->retry_after = lookup_retry_after(c->lookup);
 		snprintf(out->warning, sizeof(out->warning), "security domain lookup failed");
+		return 0;
+	case LOOKUP_PENDING:
+		out->decision = POLICY_WAIT;
+		out->rule = "lookup-pending";
 		return 0;
 	case LOOKUP_FOUND:
 		break;
@@ -509,7 +521,7 @@ int policy_decide_request(const struct policy_ctx *c, const struct policy_reques
 	}
 	if (rc == 0 && !out->target)
 		rc = target_of(req, im, &out->target);
-	if (rc == 0)
+	if (rc == 0 && out->decision != POLICY_WAIT)
 		rc = audit(c, req, im, now, NULL, out);
 	if (rc < 0)
 		policy_outcome_clear(out);
@@ -560,6 +572,14 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 		return rc;
 	}
 	enum lookup_status ls = out->target ? lookup_find(c->lookup, out->target, &res) : LOOKUP_FAILED;
+	if (ls == LOOKUP_PENDING) {
+		out->decision = POLICY_WAIT;
+		out->rule = "lookup-pending";
+		return 0;
+	}
+	/* Availability first: a directory that cannot answer filters nothing, as for an unknown target. */
+	if (ls == LOOKUP_FAILED && out->target && c->conf->policy.on_lookup_failure == CONF_FORWARD)
+		ls = LOOKUP_NOT_FOUND;
 
 	/* 1: its signature. */
 	if (krr_decode(body, len, &got, &err) < 0) {

@@ -63,6 +63,8 @@ enum policy_decision {
 	POLICY_PASS,		/* a downstream KRR goes upstream unchanged */
 	POLICY_REPLACE,		/* ... replaced by ours, embedding it */
 	POLICY_DISCARD,		/* ... dropped: ours (or a plain 488) instead */
+	POLICY_WAIT,		/* the lookup of target is under way (LOOKUP_PENDING): decide again
+				   once lookup_wait says its answer is there; nothing is audited */
 };
 
 struct policy_outcome {
@@ -71,6 +73,7 @@ struct policy_outcome {
 	int status;			/* SIP status upstream; 0 when forwarding */
 	char warning[192];		/* Warning text, empty when none */
 	bool accept_identity;		/* a 415 for a content coding: say Accept-Encoding: identity */
+	unsigned retry_after;		/* seconds for a Retry-After header; 0: none */
 	char *target;			/* the lookup target, normalised (owned) */
 	struct krr *krr;		/* the KRR sent upstream: ours, or the received one passed (owned) */
 	char *krr_xml;			/* its document: ours signed when a signer is set (owned) */

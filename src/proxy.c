@@ -52,6 +52,7 @@ struct txn;
 #include "conn_guard.h"
 #include "krr.h"
 #include "log.h"
+#include "lookup_ldap.h"
 #include "overload.h"
 #include "policy.h"
 #include "proxy.h"
@@ -133,6 +134,7 @@ struct proxy {
 	struct ratelimit *rl;		/* limits.source_rate's buckets */
 };
 
+
 /* One proxied request: the server transaction upstream, the client one downstream. */
 struct txn {
 	struct txn *next, **prev;
@@ -161,6 +163,15 @@ struct txn {
 	struct txn *hnext;		/* detached: in p->by_branch */
 	uint32_t detached_at;		/* ms, su_now() */
 	bool answered;			/* a final response went upstream */
+	/*
+	 * Waiting for the security-domain lookup (a directory's answer): the
+	 * request itself (parked: nothing sent yet; irq is all there is), or
+	 * a 488 whose KRR needs it (held).
+	 */
+	struct lookup_wait *wait;
+	bool parked;
+	bool parked_ack;		/* parked is an ACK: it gets no answer */
+	msg_t *held;
 };
 
 /* An ACK for a 2xx waiting for DNS: it has no transaction to live in. */
@@ -230,9 +241,13 @@ static void txn_free(struct txn *t)
 	if (t->prepared)
 		msg_destroy(t->prepared);
 	request_facts_free(t->facts);
+	lookup_wait_cancel(t->world->lookup, t->wait);
+	if (t->held)
+		msg_destroy(t->held);
 	world_unref(t->world);
 	free(t);
 }
+
 
 /* Whether host:port (as in a URI or Via: IPv6 with or without brackets, port NULL meaning 5060) is m. */
 static bool is_me_one(const struct me *m, const char *host, const char *port)
@@ -324,9 +339,10 @@ static void record(const char *call_id, const struct policy_request *req, const 
 /* Answer upstream from the outcome: 488 + KRR, or a status with its Warning (and Accept-Encoding after a 415). */
 static void answer(struct proxy *p, nta_incoming_t *irq, const struct policy_outcome *o)
 {
-	char warning[sizeof(o->warning) + HOST_MAX + 16];
+	char warning[sizeof(o->warning) + HOST_MAX + 16], retry_after[16];
 	int status = o->status ? o->status : 500;
 
+	snprintf(retry_after, sizeof(retry_after), "%u", o->retry_after);
 	if (o->warning[0])
 		warning_value(p, o->warning, warning, sizeof(warning));
 	nta_incoming_treply(irq, status, phrase_of(status),
@@ -334,13 +350,22 @@ static void answer(struct proxy *p, nta_incoming_t *irq, const struct policy_out
 	    TAG_IF(o->krr_xml, SIPTAG_PAYLOAD_STR(o->krr_xml)),
 	    TAG_IF(o->warning[0], SIPTAG_WARNING_STR(warning)),
 	    TAG_IF(o->accept_identity, SIPTAG_ACCEPT_ENCODING_STR("identity")),
+	    TAG_IF(o->retry_after, SIPTAG_RETRY_AFTER_STR(retry_after)),
 	    TAG_END());
 }
 
 /* ---- responses coming back ---- */
 
-/* A 488 on a request forwarded with I_MESSAGEs: pass, replace or discard its KRR. Returns true when answered here. */
-static bool krr_coming_back(struct txn *t, const sip_t *sip)
+enum krr_fate { KRR_RELAY, KRR_ANSWERED, KRR_WAITING };
+
+static void on_krr_lookup_ready(void *arg);
+
+/*
+ * A 488 on a request forwarded with I_MESSAGEs: pass, replace or discard
+ * its KRR.  KRR_ANSWERED when answered here, KRR_RELAY when it goes
+ * upstream as it came, KRR_WAITING when the lookup is under way (t->wait).
+ */
+static enum krr_fate krr_coming_back(struct txn *t, const sip_t *sip)
 {
 	struct policy_ctx ctx = world_policy_ctx(t->world);
 	struct policy_outcome o;
@@ -352,7 +377,17 @@ static bool krr_coming_back(struct txn *t, const sip_t *sip)
 		    t->call_id);
 		nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		t->answered = true;
-		return true;
+		return KRR_ANSWERED;
+	}
+	if (o.decision == POLICY_WAIT) {
+		t->wait = o.target ? lookup_wait(t->world->lookup, o.target, on_krr_lookup_ready, t) : NULL;
+		policy_outcome_clear(&o);
+		if (t->wait)
+			return KRR_WAITING;
+		log_error("call %s: cannot wait for the lookup (out of memory): 500", t->call_id);
+		nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		t->answered = true;
+		return KRR_ANSWERED;
 	}
 	record(t->call_id, &t->facts->req, &o);
 	bool here = o.decision != POLICY_PASS;
@@ -361,7 +396,7 @@ static bool krr_coming_back(struct txn *t, const sip_t *sip)
 		t->answered = true;
 	}
 	policy_outcome_clear(&o);
-	return here;
+	return here ? KRR_ANSWERED : KRR_RELAY;
 }
 
 /* ---- detached INVITEs: ours from the first provisional answer on ---- */
@@ -496,10 +531,23 @@ static void detached_answer(struct txn *t, msg_t *msg, sip_t *sip)
 	}
 	if (status >= 300)
 		ack_answer(t->p, sip_object(t->sent), sip, route_of(t));
-	if (status == 488 && t->facts && krr_coming_back(t, sip)) {
+	if (t->wait) {
+		/* A retransmission of the 488 whose KRR waits for the lookup: acknowledged, nothing more. */
 		msg_destroy(msg);
-		txn_free(t);
 		return;
+	}
+	if (status == 488 && t->facts) {
+		switch (krr_coming_back(t, sip)) {
+		case KRR_ANSWERED:
+			msg_destroy(msg);
+			txn_free(t);
+			return;
+		case KRR_WAITING:
+			t->held = msg;
+			return;
+		case KRR_RELAY:
+			break;
+		}
 	}
 	sip_via_remove(msg, sip);
 	nta_incoming_mreply(t->irq, msg);
@@ -528,6 +576,25 @@ static void expire_detached(struct proxy *p)
 
 static bool try_next_target(struct txn *t);
 
+/* A response goes upstream: msg (ours to free) without our Via, or, without a message, its status alone. */
+static void relay_final(struct txn *t, msg_t *msg, int status)
+{
+	sip_t *rs = msg ? sip_object(msg) : NULL;
+	if (rs && rs->sip_via && is_me(t->p, rs->sip_via->v_host, rs->sip_via->v_port) && rs->sip_via->v_next) {
+		sip_via_remove(msg, rs);
+		nta_incoming_mreply(t->irq, msg);
+	} else {
+		/* No message to relay (or one without our Via on top): answer with its status. */
+		if (msg)
+			msg_destroy(msg);
+		nta_incoming_treply(t->irq, status, phrase_of(status), TAG_END());
+	}
+	/* nta's own 408 (Timer B/F) and 503 (transport error) look like the next hop's: one line for both. */
+	if (status == 408 || status == 503)
+		log_warn("call %s: %d upstream: the next hop %s, or answered so itself", t->call_id, status,
+		    status == 408 ? "did not answer" : "cannot be reached");
+}
+
 static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 {
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
@@ -544,25 +611,20 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 		}
 		t->orq = orq;	/* none left that could be used: this 503 goes upstream */
 	}
-	if (status == 488 && sip && t->facts && krr_coming_back(t, sip)) {
-		txn_free(t);
-		return 0;
+	if (status == 488 && sip && t->facts) {
+		switch (krr_coming_back(t, sip)) {
+		case KRR_ANSWERED:
+			txn_free(t);
+			return 0;
+		case KRR_WAITING:
+			/* Held until the lookup answers (on_krr_lookup_ready); nta keeps the transaction. */
+			t->held = nta_outgoing_getresponse(orq);
+			return 0;
+		case KRR_RELAY:
+			break;
+		}
 	}
-	msg_t *msg = nta_outgoing_getresponse(orq);
-	sip_t *rs = msg ? sip_object(msg) : NULL;
-	if (rs && rs->sip_via && is_me(t->p, rs->sip_via->v_host, rs->sip_via->v_port) && rs->sip_via->v_next) {
-		sip_via_remove(msg, rs);
-		nta_incoming_mreply(t->irq, msg);
-	} else {
-		/* No message to relay (or one without our Via on top): answer with its status. */
-		if (msg)
-			msg_destroy(msg);
-		nta_incoming_treply(t->irq, status, phrase_of(status), TAG_END());
-	}
-	/* nta's own 408 (Timer B/F) and 503 (transport error) look like the next hop's: one line for both. */
-	if (status == 408 || status == 503)
-		log_warn("call %s: %d upstream: the next hop %s, or answered so itself", t->call_id, status,
-		    status == 408 ? "did not answer" : "cannot be reached");
+	relay_final(t, nta_outgoing_getresponse(orq), status);
 	if (status >= 200) {
 		t->answered = true;
 		txn_free(t);
@@ -571,10 +633,50 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 	return 0;
 }
 
+/* The lookup a KRR coming back waited for has its answer: decide on it again. */
+static void on_krr_lookup_ready(void *arg)
+{
+	struct txn *t = arg;
+	msg_t *msg = t->held;
+	sip_t *sip = msg ? sip_object(msg) : NULL;
+
+	t->wait = NULL;
+	t->held = NULL;
+	if (!sip || t->answered) {
+		if (msg)
+			msg_destroy(msg);
+		if (!t->answered)
+			nta_incoming_treply(t->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		t->answered = true;
+		txn_free(t);
+		return;
+	}
+	switch (krr_coming_back(t, sip)) {
+	case KRR_WAITING:
+		t->held = msg;		/* a reload changed the directory: asked again */
+		return;
+	case KRR_RELAY:
+		relay_final(t, msg, 488);
+		break;
+	case KRR_ANSWERED:
+		msg_destroy(msg);
+		break;
+	}
+	t->answered = true;
+	txn_free(t);
+}
+
 /* CANCEL for a request in flight (nta has answered it 200), or the server transaction ending. */
 static int on_cancel(struct txn *t, nta_incoming_t *irq, const sip_t *sip)
 {
 	(void)irq;
+	if (t->parked && sip && sip->sip_request && sip->sip_request->rq_method == sip_method_cancel) {
+		log_debug("call %s: CANCEL while the lookup was under way", t->call_id);
+		nta_incoming_treply(t->irq, SIP_487_REQUEST_CANCELLED, TAG_END());
+		t->answered = true;
+		txn_free(t);
+		return 0;
+	}
 	if (!sip) {
 		/*
 		 * The server transaction ends (a reliable provisional answer not
@@ -819,8 +921,75 @@ static msg_t *copy_request(nta_incoming_t *irq)
  * The decision on a request that needs one (policy_wants_decision): every
  * method, inside dialogs too.  Returns 1 to forward (with *facts kept for
  * a 488 that may come back when there were I_MESSAGEs), 0 when the request
- * was answered (or, an ACK, dropped) here.
+ * was answered (or, an ACK, dropped) here, 2 when it waits for the lookup
+ * (parked: decided again when the answer is there).
  */
+static void on_lookup_ready(void *arg);
+static int decide(struct proxy *p, nta_incoming_t *irq, const sip_t *sip, const char *call_id,
+    struct request_facts **facts);
+static int go_on(struct proxy *p, nta_incoming_t *irq, const sip_t *in, const char *call_id,
+    struct request_facts *facts);
+
+/* Wait for the lookup of target (a txn holding only irq until then); 2, or 0 when it could not (answered 500). */
+static int park(struct proxy *p, nta_incoming_t *irq, bool ack, const char *target, const char *call_id)
+{
+	struct txn *t = calloc(1, sizeof(*t));
+
+	if (t && target && (t->wait = lookup_wait(p->world->lookup, target, on_lookup_ready, t)) != NULL) {
+		t->p = p;
+		t->irq = irq;
+		t->world = world_ref(p->world);
+		t->parked = true;
+		t->parked_ack = ack;
+		snprintf(t->call_id, sizeof(t->call_id), "%s", call_id);
+		txn_link(p, t);		/* waiting counts as in flight: max_in_flight bounds it */
+		if (!ack)
+			nta_incoming_bind(irq, on_cancel, t);
+		return 2;
+	}
+	free(t);
+	log_error("call %s: cannot wait for the lookup of %s (out of memory): 500", call_id, target ? target : "-");
+	if (ack)
+		nta_incoming_destroy(irq);
+	else
+		reply_now(irq, 500, NULL);
+	return 0;
+}
+
+/* The lookup a request waited for has its answer: decide again, and go on as on_request would have. */
+static void on_lookup_ready(void *arg)
+{
+	struct txn *t = arg;
+	struct proxy *p = t->p;
+	nta_incoming_t *irq = t->irq;
+	bool ack = t->parked_ack;
+	char call_id[sizeof(t->call_id)];
+	struct request_facts *facts;
+
+	memcpy(call_id, t->call_id, sizeof(call_id));
+	t->wait = NULL;		/* the backend is done with it */
+	nta_incoming_bind(irq, NULL, NULL);
+	t->irq = NULL;		/* the request goes on below, in a txn of its own if it is forwarded */
+	txn_free(t);
+	msg_t *m = nta_incoming_getrequest(irq);
+	const sip_t *in = m ? sip_object(m) : NULL;
+	if (!in || p->stopping) {
+		if (m)
+			msg_destroy(m);
+		if (ack)
+			nta_incoming_destroy(irq);
+		else
+			reply_now(irq, p->stopping ? 503 : 500, NULL);
+		return;
+	}
+	int d = decide(p, irq, in, call_id, &facts);
+	if (d == 1)
+		go_on(p, irq, in, call_id, facts);
+	else if (d == 0 && ack)
+		nta_incoming_destroy(irq);
+	msg_destroy(m);
+}
+
 static int decide(struct proxy *p, nta_incoming_t *irq, const sip_t *sip, const char *call_id,
     struct request_facts **facts)
 {
@@ -850,6 +1019,12 @@ static int decide(struct proxy *p, nta_incoming_t *irq, const sip_t *sip, const 
 		if (!ack)
 			reply_now(irq, 500, NULL);
 		return 0;
+	}
+	if (o.decision == POLICY_WAIT) {
+		int parked = park(p, irq, ack, o.target, call_id);
+		policy_outcome_clear(&o);
+		request_facts_free(f);
+		return parked;
 	}
 	record(call_id, &f->req, &o);
 	int go = o.decision == POLICY_FORWARD;
@@ -1424,12 +1599,23 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 	const char *call_id = in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-";
 	if (refused_access(p, irq, in, call_id))
 		return 0;
-	if (!decide(p, irq, in, call_id, &facts)) {
+	switch (decide(p, irq, in, call_id, &facts)) {
+	case 0:
 		if (ack)
 			nta_incoming_destroy(irq);
 		return 0;
+	case 2:
+		return 0;	/* on_lookup_ready goes on */
 	}
+	return go_on(p, irq, in, call_id, facts);
+}
 
+/* A request decided to go on: copy it, add our Route and Record-Route, resolve its next hop, send it. */
+static int go_on(struct proxy *p, nta_incoming_t *irq, const sip_t *in, const char *call_id,
+    struct request_facts *facts)
+{
+	sip_method_t method = in->sip_request->rq_method;
+	bool ack = method == sip_method_ack;
 	msg_t *msg = copy_request(irq);
 	sip_t *sip = msg ? sip_object(msg) : NULL;
 	if (!sip) {
@@ -1849,6 +2035,7 @@ int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy *
 		proxy_free(p);
 		return -ENOMEM;
 	}
+	lookup_ldap_attach(p->root);
 	if ((rc = bind_all(p, w->conf, err, errlen)) < 0) {
 		proxy_free(p);
 		return rc;
@@ -1980,7 +2167,7 @@ void proxy_stop(struct proxy *p)
 			nta_outgoing_tcancel(t->orq, NULL, NULL, TAG_END());
 		else if (t->detached && !t->answered)
 			cancel_detached(t);
-		if (t->irq && !t->answered)
+		if (t->irq && !t->answered && !t->parked_ack)
 			nta_incoming_treply(t->irq, SIP_503_SERVICE_UNAVAILABLE, TAG_END());
 		t->answered = true;
 		txn_free(t);
@@ -2014,8 +2201,10 @@ void proxy_free(struct proxy *p)
 		su_root_deregister(p->root, p->sigindex);
 	if (p->sigfd >= 0)
 		close(p->sigfd);
-	if (p->root)
+	if (p->root) {
+		lookup_ldap_detach();
 		su_root_destroy(p->root);
+	}
 	world_unref(p->world);
 	su_home_unref(p->home);
 }

@@ -22,6 +22,7 @@
 #include "keysigner.h"
 #include "krr.h"
 #include "log.h"
+#include "lookup_ldap.h"
 #include "proxy.h"
 #include "workers.h"
 #include "world.h"
@@ -339,6 +340,7 @@ int main(int argc, char **argv)
 	bool foreground = false, check = false;
 	int c;
 
+	lookup_register(&lookup_ldap_ops);
 	opterr = 0;
 	while ((c = getopt(argc, argv, ":c:ftdhV")) != -1) {
 		switch (c) {

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+#include "lookup_ldap.h"
 #include "sdtool.h"
 
 void sdtool_err(const char *fmt, ...)
@@ -87,6 +89,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+	/* The directory's troubles (lookup.backend = "ldap") are told on stderr, as the daemon logs them. */
+	log_open(true, CONF_LOG_WARNING);
+	lookup_register(&lookup_ldap_ops);
 	if (argc < 2) {
 		usage(stderr);
 		return SDTOOL_USAGE;

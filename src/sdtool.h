@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 /* Exit status: 0 done, 1 bad input (or a negative answer), 2 bad usage. */
-enum { SDTOOL_OK = 0, SDTOOL_BAD_INPUT = 1, SDTOOL_USAGE = 2 };
+enum { SDTOOL_OK = 0, SDTOOL_BAD_INPUT = 1, SDTOOL_USAGE = 2, SDTOOL_LOOKUP_FAILED = 3 };
 
 #define SDTOOL_MAX_INPUT (1u << 20)
 

@@ -12,11 +12,15 @@
 
 #include <openssl/crypto.h>
 
+#include <sofia-sip/su.h>
+#include <sofia-sip/su_wait.h>
+
 #include "conf.h"
 #include "json.h"
 #include "kms.h"
 #include "krr.h"
 #include "lookup.h"
+#include "lookup_ldap.h"
 #include "mikey.h"
 #include "policy.h"
 #include "request.h"
@@ -25,6 +29,21 @@
 #include "timeutil.h"
 #include "world.h"
 
+
+static su_root_t *tool_root;
+
+/* The event loop a directory is asked on (made before the first lookup). */
+static bool tool_loop(void)
+{
+	if (!tool_root) {
+		if (su_init() < 0 || (tool_root = su_root_create(NULL)) == NULL) {
+			sdtool_err("cannot create an event loop");
+			return false;
+		}
+		lookup_ldap_attach(tool_root);
+	}
+	return true;
+}
 
 /* Load the configuration as the daemon would; NULL after printing why. */
 static struct world *load(const char *path, bool keys)
@@ -36,6 +55,8 @@ static struct world *load(const char *path, bool keys)
 		sdtool_err("cannot initialise libxml2/xmlsec");
 		return NULL;
 	}
+	if (!tool_loop())
+		return NULL;
 	int rc = world_load(path, keys, &w, &d);
 	for (size_t i = 0; i < d.n; i++)
 		fprintf(stderr, "%s\n", d.msg[i]);
@@ -43,6 +64,109 @@ static struct world *load(const char *path, bool keys)
 	if (rc == -ENOMEM)
 		sdtool_err("out of memory");
 	return w;
+}
+
+/* ---- waiting for a directory ---- */
+
+
+
+/* What to do once the answer is there: inside the backend's callback, where a find for the user gives it. */
+struct settle {
+	void (*fn)(void *arg);
+	void *arg;
+	bool done;
+};
+
+static void settled(void *arg)
+{
+	struct settle *st = arg;
+
+	st->done = true;
+	st->fn(st->arg);
+}
+
+/*
+ * After LOOKUP_PENDING for user: run the event loop until the backend has
+ * the answer, then fn(arg) (the backend's timeouts bound the wait; the
+ * deadline here is a safety net).  false when fn was not called.
+ */
+static bool wait_for_lookup(struct world *w, const char *user, void (*fn)(void *), void *arg)
+{
+	struct settle st = { fn, arg, false };
+	int64_t deadline = (int64_t)time(NULL) + 2 + 2 * (w->conf->lookup.ldap.timeout_ms / 1000 + 1) *
+	    (int64_t)(w->conf->lookup.ldap.uris.n + 1);
+
+	if (!tool_root)
+		return false;
+	struct lookup_wait *lw = lookup_wait(w->lookup, user, settled, &st);
+	while (lw && !st.done && (int64_t)time(NULL) < deadline)
+		su_root_step(tool_root, 100);
+	if (lw && !st.done)
+		lookup_wait_cancel(w->lookup, lw);
+	return st.done;
+}
+
+/* The answer for user, copied (its views are the copy's), waiting for a directory when needed. */
+struct found {
+	struct world *w;
+	const char *user;
+	enum lookup_status st;
+	struct lookup_result res;
+	char *arena;
+};
+
+static void find_now(void *arg)
+{
+	struct found *f = arg;
+	struct lookup_result res;
+
+	f->st = lookup_find(f->w->lookup, f->user, &res);
+	if (f->st == LOOKUP_FOUND && lookup_result_copy(&res, &f->res, &f->arena) < 0)
+		f->st = LOOKUP_FAILED;
+}
+
+static void settled_find(struct found *f)
+{
+	find_now(f);
+	if (f->st == LOOKUP_PENDING && !wait_for_lookup(f->w, f->user, find_now, f))
+		f->st = LOOKUP_FAILED;
+	if (f->st == LOOKUP_PENDING)
+		f->st = LOOKUP_FAILED;
+}
+
+/* A decision, waiting for a directory when the lookup is under way (decided again inside its callback). */
+struct redo {
+	const struct policy_ctx *ctx;
+	const struct policy_request *req;
+	const char *krr;	/* NULL: the request; else the KRR that came back */
+	size_t klen;
+	int64_t now;
+	struct policy_outcome *o;
+	int rc;
+};
+
+static void decide_now(void *arg)
+{
+	struct redo *r = arg;
+
+	r->rc = r->krr ? policy_decide_krr(r->ctx, r->req, r->krr, r->klen, r->now, r->o) :
+	    policy_decide_request(r->ctx, r->req, r->now, r->o);
+}
+
+static int settled_decide(struct world *w, struct redo *r)
+{
+	decide_now(r);
+	/* Each round waits for one target: a request with several I_MESSAGEs may need a few. */
+	for (int round = 0; r->rc == 0 && r->o->decision == POLICY_WAIT && round < 16; round++) {
+		char *target = r->o->target ? strdup(r->o->target) : NULL;
+		policy_outcome_clear(r->o);
+		memset(r->o, 0, sizeof(*r->o));
+		bool ok = target && wait_for_lookup(w, target, decide_now, r);
+		free(target);
+		if (!ok)
+			return -EIO;
+	}
+	return r->rc == 0 && r->o->decision == POLICY_WAIT ? -EIO : r->rc;
 }
 
 /* ---- lookup ---- */
@@ -105,16 +229,19 @@ int sdtool_lookup(int argc, char **argv)
 		sdtool_err("%s", usage);
 		return SDTOOL_USAGE;
 	}
-	struct lookup_result res;
 	struct world *w = load(path, false);
 	if (!w)
 		return SDTOOL_BAD_INPUT;
 	const char *user = argv[optind];
-	enum lookup_status st = lookup_find(w->lookup, user, &res);
+	struct found f = { .w = w, .user = user };
+	settled_find(&f);
+	enum lookup_status st = f.st;
+	const struct lookup_result res = f.res;
 	if (st == LOOKUP_FAILED) {
-		sdtool_err("lookup of %s failed", user);
+		sdtool_err("lookup of %s failed%s", user,
+		    strcmp(w->conf->lookup.backend, "ldap") == 0 ? " (the directory could not answer: see above)" : "");
 		world_unref(w);
-		return SDTOOL_BAD_INPUT;
+		return SDTOOL_LOOKUP_FAILED;
 	}
 	if (json) {
 		struct json j;
@@ -124,6 +251,11 @@ int sdtool_lookup(int argc, char **argv)
 		json_kbool(&j, "found", st == LOOKUP_FOUND);
 		json_key(&j, "matched");
 		st == LOOKUP_FOUND ? json_str(&j, res.matched) : json_null(&j);
+		json_kstr(&j, "backend", w->conf->lookup.backend);
+		json_key(&j, "source");
+		st == LOOKUP_FOUND ? json_str(&j, res.source) : json_null(&j);
+		json_key(&j, "origin");
+		st == LOOKUP_FOUND && res.origin ? json_str(&j, res.origin) : json_null(&j);
 		json_key(&j, "domains");
 		json_arr_begin(&j);
 		for (size_t i = 0; st == LOOKUP_FOUND && i < res.n; i++) {
@@ -142,9 +274,16 @@ int sdtool_lookup(int argc, char **argv)
 		puts(j.failed ? "{}" : j.buf);
 		json_free(&j);
 	} else if (st == LOOKUP_NOT_FOUND) {
-		printf("%s: not found\n", user);
+		printf("%s: not found%s\n", user,
+		    strcmp(w->conf->lookup.backend, "ldap") == 0 ? " (the directory has no entry for it)" : "");
 	} else {
-		printf("%s: matched %s (line %d)\n", user, res.matched, res.line);
+		if (res.origin && strcmp(res.source, "cache") == 0)
+			printf("%s: matched %s (from the directory %s, cached %u s ago)\n", user, res.matched, res.origin,
+			    res.age_s);
+		else if (res.origin)
+			printf("%s: matched %s (from the directory %s)\n", user, res.matched, res.origin);
+		else
+			printf("%s: matched %s (line %d)\n", user, res.matched, res.line);
 		for (size_t i = 0; i < res.n; i++) {
 			printf("  domain %s (%s), permits:", res.domain[i].kms,
 			    kms_state_name(kms_state(w->kms, res.domain[i].kms, now)));
@@ -153,6 +292,7 @@ int sdtool_lookup(int argc, char **argv)
 			printf("%s\n", res.domain[i].n_external ? "" : " (no external domain)");
 		}
 	}
+	free(f.arena);
 	world_unref(w);
 	return st == LOOKUP_FOUND ? SDTOOL_OK : SDTOOL_BAD_INPUT;
 }
@@ -293,7 +433,8 @@ int sdtool_decide(int argc, char **argv)
 			rc = SDTOOL_OK;
 			goto out;
 		}
-		if (policy_decide_request(&ctx, &f->req, now, &o) < 0) {
+		struct redo r = { .ctx = &ctx, .req = &f->req, .now = now, .o = &o };
+		if (settled_decide(w, &r) < 0) {
 			sdtool_err("decide: no decision (out of memory or signing failed): 500");
 			goto out;
 		}
@@ -310,7 +451,8 @@ int sdtool_decide(int argc, char **argv)
 			goto out;
 		}
 		/* A 488 without a KRR body is an ordinary one. */
-		if (policy_decide_krr(&ctx, &f->req, krr, klen, now, &o) < 0) {
+		struct redo r = { .ctx = &ctx, .req = &f->req, .krr = krr, .klen = klen, .now = now, .o = &o };
+		if (settled_decide(w, &r) < 0) {
 			sdtool_err("decide: no decision (out of memory or signing failed): 500");
 			goto out;
 		}

@@ -99,10 +99,38 @@ static int load_keys(struct world *w, struct conf_diags *d)
 	return rc;
 }
 
+/* The lookup backend, with the files it needs read here (the ldap backend's password and CAs). */
+static int open_lookup(struct world *w, struct conf_diags *d)
+{
+	const struct conf_ldap *l = &w->conf->lookup.ldap;
+	struct lookup_files files = { 0 };
+	char *secret = NULL, *ca = NULL, err[256];
+	size_t secret_len = 0, ca_len = 0;
+	int rc = 0;
+
+	if (strcmp(w->conf->lookup.backend, "ldap") == 0) {
+		if (l->bind_secret_file && (rc = read_pem(l->bind_secret_file, &secret, &secret_len, d)) == 0) {
+			if (secret_len == 0 || strcspn(secret, "\r\n") == 0)
+				rc = conf_diags_add(d, l->bind_secret_file, 0,
+				    "lookup.ldap.bind_secret_file: empty (the first line is the password)") < 0 ? -ENOMEM : -EINVAL;
+			files.bind_secret = secret;
+			files.bind_secret_len = secret_len;
+		}
+		/* libldap reads the CAs itself when it connects: say now what it would find wrong. */
+		if (rc == 0 && l->ca && (rc = read_pem(l->ca, &ca, &ca_len, d)) == 0 && !strstr(ca, "-----BEGIN CERTIFICATE-----"))
+			rc = conf_diags_add(d, l->ca, 0, "lookup.ldap.ca: no PEM certificate in it") < 0 ? -ENOMEM : -EINVAL;
+	}
+	if (rc == 0 && (rc = lookup_open_files(w->conf, &files, &w->lookup, err, sizeof(err))) < 0 &&
+	    conf_diags_add(d, w->conf->path, 0, "lookup: %s", err) < 0)
+		rc = -ENOMEM;
+	drop(secret, secret_len);
+	free(ca);
+	return rc;
+}
+
 int world_load(const char *path, bool keys, struct world **out, struct conf_diags *d)
 {
 	struct world *w = calloc(1, sizeof(*w));
-	char err[256];
 	int rc;
 
 	if (!w)
@@ -110,11 +138,8 @@ int world_load(const char *path, bool keys, struct world **out, struct conf_diag
 	w->refs = 1;
 	if ((rc = conf_load(path, &w->conf, d)) < 0 || (rc = kms_registry_build(w->conf, &w->kms, d)) < 0)
 		goto fail;
-	if ((rc = lookup_open(w->conf, &w->lookup, err, sizeof(err))) < 0) {
-		if (conf_diags_add(d, path, 0, "lookup: %s", err) < 0)
-			rc = -ENOMEM;
+	if ((rc = open_lookup(w, d)) < 0)
 		goto fail;
-	}
 	if (keys && (rc = load_keys(w, d)) < 0)
 		goto fail;
 	if ((rc = access_new(w->conf, &w->access)) < 0)
