@@ -115,6 +115,7 @@ struct client {
 	size_t uri;			/* the URI connected to */
 	su_wait_t wait[1];
 	int wait_index;			/* > 0 while registered */
+	int wait_fd;			/* a dup of the connection's socket: libldap closes its own when it errs */
 	struct attempt *attempt;	/* CONNECTING */
 	int64_t retry_at_ms;		/* LOST: when to try again */
 	unsigned backoff_ms;
@@ -707,6 +708,20 @@ static LDAP *connect_one(struct attempt *a, const char *uri, char *why, size_t c
 		ldap_unbind_ext_s(ld, NULL, NULL);
 		return NULL;
 	}
+	/*
+	 * An anonymous bind may be settled without the server saying a word:
+	 * read the base entry, which proves both the server and lookup.ldap.base.
+	 */
+	char *none[] = { LDAP_NO_ATTRS, NULL };
+	LDAPMessage *res = NULL;
+	rc = ldap_search_ext_s(ld, a->s.base, LDAP_SCOPE_BASE, "(objectClass=*)", none, 0, NULL, NULL, &tv, 1, &res);
+	ldap_msgfree(res);
+	if (rc != LDAP_SUCCESS) {
+		snprintf(why, cap, "%s: the base \"%s\": %s", uri, a->s.base,
+		    rc == LDAP_NO_SUCH_OBJECT ? "no such entry (lookup.ldap.base)" : ldap_err2string(rc));
+		ldap_unbind_ext_s(ld, NULL, NULL);
+		return NULL;
+	}
 	return ld;
 }
 
@@ -800,9 +815,13 @@ static void connected(struct client *c, LDAP *ld, size_t uri)
 	int fd = -1;
 
 	ldap_get_option(ld, LDAP_OPT_DESC, &fd);
-	if (fd < 0 || su_wait_create(c->wait, fd, SU_WAIT_IN) < 0 ||
+	c->wait_fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	if (c->wait_fd < 0 || su_wait_create(c->wait, c->wait_fd, SU_WAIT_IN) < 0 ||
 	    (c->wait_index = su_root_register(loop, c->wait, on_readable, (su_wakeup_arg_t *)c, 0)) <= 0) {
 		ldap_unbind_ext_s(ld, NULL, NULL);
+		if (c->wait_fd >= 0)
+			close(c->wait_fd);
+		c->wait_fd = -1;
 		c->wait_index = 0;
 		c->state = LOST;
 		c->retry_at_ms = now_ms() + BACKOFF_FIRST_MS;
@@ -879,12 +898,20 @@ static int on_notify(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
 }
 
 /* The connection is unusable: close it, and connect again at once (queries not yet answered go on the new one). */
+/* Stop watching the connection (before or after libldap closed its socket: ours is a dup). */
+static void unwatch(struct client *c)
+{
+	if (c->wait_index > 0 && loop)
+		su_root_deregister(loop, c->wait_index);
+	c->wait_index = 0;
+	if (c->wait_fd >= 0)
+		close(c->wait_fd);
+	c->wait_fd = -1;
+}
+
 static void drop_connection(struct client *c, const char *why)
 {
-	if (c->wait_index > 0) {
-		su_root_deregister(loop, c->wait_index);
-		c->wait_index = 0;
-	}
+	unwatch(c);
 	if (c->ld) {
 		ldap_unbind_ext_s(c->ld, NULL, NULL);
 		c->ld = NULL;
@@ -1054,8 +1081,7 @@ static void client_free(struct client *c)
 	fail_all(c);
 	if (c->attempt)
 		c->attempt->client = NULL;	/* its thread's result is dropped when it comes */
-	if (c->wait_index > 0)
-		su_root_deregister(loop, c->wait_index);
+	unwatch(c);
 	if (c->ld)
 		ldap_unbind_ext_s(c->ld, NULL, NULL);
 	if (c->timer)
@@ -1103,6 +1129,7 @@ static int dir_open(const struct conf *cf, const struct lookup_files *files, voi
 		return -ENOMEM;
 	}
 	c->refs = 1;
+	c->wait_fd = -1;
 	c->s = s;
 	memcpy(c->key, key, sizeof(key));
 	c->state = IDLE;
@@ -1234,9 +1261,7 @@ void lookup_ldap_detach(void)
 		if (c->attempt)
 			c->attempt->client = NULL;
 		c->attempt = NULL;
-		if (c->wait_index > 0 && loop)
-			su_root_deregister(loop, c->wait_index);
-		c->wait_index = 0;
+		unwatch(c);
 		if (c->ld)
 			ldap_unbind_ext_s(c->ld, NULL, NULL);
 		c->ld = NULL;

@@ -238,8 +238,11 @@ int sdtool_lookup(int argc, char **argv)
 	enum lookup_status st = f.st;
 	const struct lookup_result res = f.res;
 	if (st == LOOKUP_FAILED) {
-		sdtool_err("lookup of %s failed%s", user,
-		    strcmp(w->conf->lookup.backend, "ldap") == 0 ? " (the directory could not answer: see above)" : "");
+		if (strcmp(w->conf->lookup.backend, "ldap") == 0)
+			sdtool_err("lookup of %s failed: the directory did not answer within lookup.ldap.timeout_ms "
+			    "(%d ms), or could not be reached (see above)", user, w->conf->lookup.ldap.timeout_ms);
+		else
+			sdtool_err("lookup of %s failed", user);
 		world_unref(w);
 		return SDTOOL_LOOKUP_FAILED;
 	}

@@ -9,7 +9,10 @@
 # ldap_add FILE: add the LDIF entries of FILE as the admin.
 # ldap_conf NAME TABLE-TEXT: the entries of a make_conf lookup table under ou=NAME,dc=test;
 #   prints the lookup section for the configuration (used by make_conf when
-#   MCX_TEST_LOOKUP=ldap: every seed step then goes through the directory).
+#   MCX_TEST_LOOKUP=ldap: every seed step then goes through the directory).  $LDAP_URIS, when
+#   set, is the uris list's text instead of the one slapd; $LDAP_EXTRA the group's other settings
+#   (default: timeout_ms = 1000;).
+#   With $LDAP_TLS_CERT and $LDAP_TLS_KEY set before ldap_start, slapd offers StartTLS.
 # ldap_searches ERE: how many searches slapd has logged whose filter matches ERE.
 LDAP_ADMIN=cn=admin,dc=test
 LDAP_SECRET=secret
@@ -26,7 +29,9 @@ dn: cn=config
 objectClass: olcGlobal
 cn: config
 olcPidFile: $l_dir/slapd.pid
-
+${LDAP_TLS_CERT:+olcTLSCertificateFile: $LDAP_TLS_CERT
+olcTLSCertificateKeyFile: $LDAP_TLS_KEY
+}
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
 cn: module{0}
@@ -113,6 +118,6 @@ ldap_conf() {
 		ldap_add "$WORK/slapd/$1-$LDAP_CONFS.ldif" || return 1
 	echo "lookup = {
   backend = \"ldap\";
-  ldap = { uris = [ \"$LDAP_URI\" ]; base = \"$l_base\"; timeout_ms = 1000; };
+  ldap = { uris = [ ${LDAP_URIS:-\"$LDAP_URI\"} ]; base = \"$l_base\"; ${LDAP_EXTRA:-timeout_ms = 1000;} };
 };"
 }

@@ -236,14 +236,14 @@ ue_krr() {
 #   require_signed=false|true   level=info|debug   signer=DIR (under $WORK/keys; none: unsigned)
 #   peers=TEXT (server.peers entries, quoted, comma-separated; none by default: anyone)
 #   extra=TEXT (appended to the file: other groups, such as limits = { ... };)
-#   crl=PATH (krr.crl; none by default)
+#   crl=PATH (krr.crl; none by default)   lookup_failure=reject|forward (policy.on_lookup_failure)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
 	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
-	m_peers= m_extra= m_crl=
+	m_peers= m_extra= m_crl= m_lf=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -266,6 +266,7 @@ make_conf() {
 		peers=*) m_peers=${m_a#*=} ;;
 		extra=*) m_extra=${m_a#*=} ;;
 		crl=*) m_crl=${m_a#*=} ;;
+		lookup_failure=*) m_lf=${m_a#*=} ;;
 		*) echo "make_conf: unknown setting $m_a" >&2; return 2 ;;
 		esac
 	done
@@ -327,7 +328,8 @@ make_conf() {
   on_missing_mikey = \"forward\";
   on_malformed_mikey = \"$m_malformed\";
   on_uninspectable = \"$m_uninsp\";
-  on_unknown_target = \"$m_unknown\";
+  on_unknown_target = \"$m_unknown\";${m_lf:+
+  on_lookup_failure = \"$m_lf\";}
   verify_imessage = false;
   deny_initiator_kms = [ $m_di ];
   deny_receiver_kms = [ $m_dr ];

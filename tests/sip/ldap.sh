@@ -1,0 +1,197 @@
+# lookup.backend = "ldap" against a real slapd (Debian's) started here with the shipped schema:
+#   1. answers from the directory: a user's own entry, a domain's entry, a user it has not
+#      (policy.on_unknown_target), a KRR built from the directory's domains;
+#   2. the cache: a hit asks nothing, an entry expires (cache_ttl, negative_ttl), twenty
+#      concurrent INVITEs for one new user make one search (slapd's log);
+#   3. faults, each bounded in time, each INVITE with a final answer: slapd stopped
+#      (connection refused: 503 + Retry-After at once, cached users still served), started
+#      again (back without a daemon restart), frozen with SIGSTOP (silent: 503 within the
+#      timeout, the connection replaced) and resumed; on_lookup_failure = "forward";
+#   4. a reload keeps the connection and the cache when the directory settings stay, and
+#      starts afresh when they change; mcx-sdtool lookup says where an answer came from;
+#      StartTLS with the directory's CA, refused with another CA.
+# In a private network namespace: slapd and the daemons on its loopback alone.
+. "$top_srcdir/tests/sip/netns.sh"
+. "$top_srcdir/tests/sip/lib_sip.sh"
+
+need_sip
+command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ] || { echo "not ok - slapd is not installed"; exit 1; }
+sip_ports 29500
+sip_keys
+L=127.0.0.1
+MCX_TEST_LOOKUP=ldap
+LDAP_PORT=$((P_PRI + 40))
+
+# The directory's TLS certificate (for StartTLS), issued by a CA of its own, and another CA.
+(
+	set -e
+	cd "$WORK/keys"
+	for ca in ldap-ca other-ca; do
+		"$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$ca-key.pem" \
+			-subj "/CN=$ca" -days 30 -out "$ca.pem"
+	done
+	"$OPENSSL" req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ldap-key.pem -subj "/CN=$L" \
+		-out ldap.csr
+	printf 'subjectAltName=IP:%s\nbasicConstraints=CA:FALSE\n' "$L" >ldap.ext
+	"$OPENSSL" x509 -req -in ldap.csr -CA ldap-ca.pem -CAkey ldap-ca-key.pem -CAcreateserial -days 30 \
+		-extfile ldap.ext -out ldap-cert.pem
+) >"$WORK/ldap-keys.log" 2>&1 || { not_ok "the directory's TLS keys"; diag "$WORK/ldap-keys.log"; exit 1; }
+LDAP_TLS_CERT=$WORK/keys/ldap-cert.pem LDAP_TLS_KEY=$WORK/keys/ldap-key.pem
+
+TABLE='{ user = "sip:*@partner.example";
+      domains = ( { kms = "kms.partner.example"; external = [ "kms.home.example" ]; } ); },
+    { user = "sip:carol@partner.example";
+      domains = ( { kms = "kms.home.example"; external = [ "kms.partner.example" ]; } ); }'
+LDAP_EXTRA='cache_ttl = 4; negative_ttl = 1; timeout_ms = 500;'
+make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_UAS;transport=udp" unknown=reject \
+	lookup="$TABLE" peers='"127.0.0.1"'
+ok "slapd started on $LDAP_URI with the shipped schema; the entries added with ldapadd"
+sip_sink "$P_UAS"
+start_daemon primary.conf primary || { done_testing; exit 1; }
+
+# calls WHAT SECONDS USER...: an INVITE alice -> each USER (H -> P, bob's keys for a partner user),
+# all at once; the final answers in $WORK/calls (STATUS MS RETRY-AFTER WARNING, one line each).
+calls() {
+	c_what=$1 c_s=$2
+	shift 2
+	c_args=
+	for c_u; do
+		c_args="$c_args $c_u=$(mikey_b64 "$ALICE" "$c_u" "$H" "$P")"
+	done
+	# shellcheck disable=SC2086
+	python3 "$top_srcdir/tests/sip/invites.py" "$P_PRI" "$c_s" $c_args >"$WORK/calls" 2>"$WORK/calls.err" ||
+		echo "# $c_what: some INVITE had no final answer within $c_s s"
+}
+statuses() { awk '{ print $1 }' "$WORK/calls" | sort | uniq -c | awk '{ printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1 }'; }
+searches() { ldap_searches "$(printf '%s' "$1" | sed 's/[.*]/\\&/g')"; }
+audited() { grep -c "\"rule\":\"$1\"" "$WORK/primary-audit.jsonl" || :; }
+
+# ---- 1. answers from the directory ----
+calls "bob" 5 sip:bob@partner.example
+is "bob (the domain's entry: H -> P acceptable): forwarded (the sink's 486)" "$(statuses)" "486 x1"
+like "the daemon connected to the directory" "$(grep 'lookup:' "$WORK/primary.log" | head -n 1)" \
+	"lookup: connected to the directory $LDAP_URI"
+calls "carol" 5 sip:carol@partner.example
+is "carol (her own entry: a home-keyed domain, P not acceptable): 488 with a KRR" "$(statuses)" "488 x1"
+is "carol's KRR decision audited (1a:receiver-kms)" "$(audited 1a:receiver-kms)" 1
+calls "zed" 5 sip:zed@nowhere.example
+is "zed (in no entry) follows on_unknown_target = reject: 404" "$(statuses)" "404 x1"
+run "$SDTOOL" lookup -c "$WORK/primary.conf" sip:carol@partner.example
+like "mcx-sdtool lookup: exit 0, carol's own entry, from the directory" "$RC $(head -n 1 "$WORK/out")" \
+	"^0 sip:carol@partner.example: matched cn=e1,ou=primary-1,dc=test \\(from the directory $LDAP_URI\\)"
+run "$SDTOOL" lookup -c "$WORK/primary.conf" --json sip:dave@partner.example
+is "mcx-sdtool lookup --json: the domain's entry, source and origin" \
+	"$RC $(jqo '[.matched, .source, .origin, .domains[0].kms]' "$WORK/out")" \
+	"0 [\"cn=e0,ou=primary-1,dc=test\",\"directory\",\"$LDAP_URI\",\"$P\"]"
+
+# ---- 2. the cache ----
+n0=$(searches sip:bob@partner.example)
+calls "bob again" 5 sip:bob@partner.example
+is "bob again within cache_ttl: forwarded, and slapd was not asked (1 search for bob in all)" \
+	"$(statuses) $n0 $(searches sip:bob@partner.example)" "486 x1 1 1"
+calls "zed again" 5 sip:zed@nowhere.example
+is "zed again within negative_ttl: 404 from the cache (1 search for zed)" "$(statuses) $(searches sip:zed@nowhere.example)" \
+	"404 x1 1"
+sleep 1.2
+calls "zed after negative_ttl" 5 sip:zed@nowhere.example
+is "zed after negative_ttl (1 s): asked again (2 searches)" "$(statuses) $(searches sip:zed@nowhere.example)" "404 x1 2"
+sleep 3
+calls "bob after cache_ttl" 5 sip:bob@partner.example
+is "bob after cache_ttl (4 s): asked again (2 searches)" "$(statuses) $(searches sip:bob@partner.example)" "486 x1 2"
+set --
+for i in $(seq 20); do set -- "$@" sip:dave@partner.example; done
+calls "twenty for dave" 10 "$@"
+is "twenty concurrent INVITEs for dave (not cached): all forwarded" "$(statuses)" "486 x20"
+is "... and slapd got one search for dave (mcx-sdtool's earlier one aside: 2)" "$(searches sip:dave@partner.example)" 2
+
+# ---- 3. faults ----
+ldap_stop
+calls "slapd stopped" 10 sip:erin@partner.example sip:bob@partner.example
+is "slapd stopped: a user not cached gets 503, bob (cached) is still forwarded" "$(statuses)" "486 x1, 503 x1"
+read -r st ms ra warn <<EOF
+$(grep '^503' "$WORK/calls")
+EOF
+is "... the 503 says Retry-After and why (Warning)" "$ra $(echo "$warn" | sed 's/^399 [^ ]* //')" \
+	'1 "security domain lookup failed"'
+check "... within 2 s (the connection refused: at once, not after a timeout; took $ms ms)" [ "$ms" -lt 2000 ]
+check "the daemon logged that the directory was lost" grep -q "lookup: lost the directory $LDAP_URI" "$WORK/primary.log"
+wait_log primary "lookup: the directory cannot be reached .*trying again in" 30 &&
+	ok "... and that it cannot be reached, and when it tries again" ||
+	not_ok "... and that it cannot be reached, and when it tries again"
+is "the 503 is audited with its own rule (lookup-failed)" "$(audited lookup-failed)" 1
+calls "while lost" 5 sip:frank@partner.example sip:grace@partner.example sip:heidi@partner.example
+is "while the directory is lost, lookups fail fast: three 503" "$(statuses)" "503 x3"
+check "... each within 200 ms ($(awk '{ print $2 }' "$WORK/calls" | tr '\n' ' ')ms)" \
+	awk '$2 >= 200 { exit 1 }' "$WORK/calls"
+
+ldap_start "$LDAP_PORT" >/dev/null
+back=no
+for i in $(seq 40); do
+	calls "after the restart" 3 sip:ivan@partner.example
+	[ "$(statuses)" != "486 x1" ] || { back=yes; break; }
+	sleep 0.25
+done
+is "slapd started again: lookups work again without a daemon restart" "$back" yes
+like "the daemon logged that the directory is back" "$(grep 'directory is back' "$WORK/primary.log" | tail -n 1)" \
+	"lookup: the directory is back: $LDAP_URI \\([0-9.]+ s after it was lost; [0-9]+ lookups failed meanwhile\\)"
+
+kill -STOP "$SLAPD_PID"
+set --
+for i in $(seq 10); do set -- "$@" "sip:frozen$i@partner.example"; done
+t0=$(now_ms)
+calls "slapd frozen" 10 "$@"
+t1=$(now_ms)
+is "slapd frozen (SIGSTOP): ten INVITEs for new users each get 503" "$(statuses)" "503 x10"
+check "... all within 2.5 s (timeout_ms 500; took $((t1 - t0)) ms)" [ $((t1 - t0)) -lt 2500 ]
+wait_log primary "lookup: lost the directory .*no answer for 500 ms" 30 &&
+	ok "the daemon logged the silent directory (no answer for 500 ms)" ||
+	not_ok "the daemon logged the silent directory (no answer for 500 ms)"
+kill -CONT "$SLAPD_PID"
+back=no
+for i in $(seq 60); do
+	calls "after SIGCONT" 3 sip:judy@partner.example
+	[ "$(statuses)" != "486 x1" ] || { back=yes; break; }
+	sleep 0.25
+done
+is "slapd resumed (SIGCONT): lookups work again" "$back" yes
+
+# on_lookup_failure = "forward": a second daemon whose directory URI nobody listens on
+LDAP_URIS="\"ldap://$L:$((LDAP_PORT + 1))\""
+make_conf forward.conf role=primary port="$P_PAR" next_hop="sip:$L:$P_UAS;transport=udp" lookup="$TABLE" \
+	lookup_failure=forward peers='"127.0.0.1"'
+LDAP_URIS=
+start_daemon forward.conf forward
+P_KEEP=$P_PRI P_PRI=$P_PAR
+calls "on_lookup_failure = forward" 5 sip:carol@partner.example
+P_PRI=$P_KEEP
+is "on_lookup_failure = forward: the directory cannot answer, carol's call goes on (486 from the sink)" \
+	"$(statuses)" "486 x1"
+is "... audited as lookup-failed:forward" "$(grep -c '"rule":"lookup-failed:forward"' "$WORK/forward-audit.jsonl")" 1
+stop_daemon forward
+
+# ---- 4. reload, the tool, StartTLS ----
+calls "kate" 5 sip:kate@partner.example
+check "SIGHUP with the same file: reloaded" hup primary
+calls "kate after a reload with the same settings" 5 sip:kate@partner.example
+is "SIGHUP, same directory settings: kate from the cache (1 search)" "$(statuses) $(searches sip:kate@partner.example)" \
+	"486 x1 1"
+run "$SDTOOL" lookup -c "$WORK/primary.conf" sip:nobody@nowhere.example
+is "mcx-sdtool lookup of a user in no entry: exit 1, says so" "$RC $(cat "$WORK/out")" \
+	"1 sip:nobody@nowhere.example: not found (the directory has no entry for it)"
+sed "s|uris = \\[ \"$LDAP_URI\" \\];|uris = [ \"ldap://$L:$((LDAP_PORT + 1))\" ];|" "$WORK/primary.conf" >"$WORK/dead.conf"
+run "$SDTOOL" lookup -c "$WORK/dead.conf" sip:kate@partner.example
+is "mcx-sdtool lookup when the directory cannot answer: exit 3" "$RC" 3
+like "... and says why" "$(cat "$WORK/err")" "cannot be reached \\(ldap://$L:$((LDAP_PORT + 1)): bind \\(anonymous\\): Can't contact LDAP server\\)"
+sed "s|timeout_ms = 500;|timeout_ms = 500; starttls = true; ca = \"$WORK/keys/ldap-ca.pem\";|" "$WORK/primary.conf" \
+	>"$WORK/tls.conf"
+run "$SDTOOL" lookup -c "$WORK/tls.conf" sip:carol@partner.example
+is "StartTLS with the directory's CA: carol found" "$RC" 0
+sed "s|ldap-ca.pem|other-ca.pem|" "$WORK/tls.conf" >"$WORK/tls-other.conf"
+run "$SDTOOL" lookup -c "$WORK/tls-other.conf" sip:carol@partner.example
+is "StartTLS with another CA: the directory's certificate refused (exit 3)" "$RC" 3
+like "... the reason" "$(cat "$WORK/err")" "StartTLS"
+check "the daemon's log shows no error or warning but the directory's" sh -c \
+	"! grep -E '\]: (error|warning): ' '$WORK/primary.log' | grep -v ': lookup: '"
+
+stop_daemon primary
+done_testing
