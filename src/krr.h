@@ -118,12 +118,21 @@ int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, s
 void krr_signer_free(struct krr_signer *s);
 
 /*
+ * krr_signer_new in two steps, for a loader that reports on each file:
+ * the certificate alone (-ENOENT when cert_pem holds no PEM certificate,
+ * -EIO when it will not do, -ENOMEM), then its key (krr_signer_set_key,
+ * which -EIO refuses when it does not match) or krr_signer_set_remote.
+ * A signer with neither cannot sign.
+ */
+int krr_signer_new_cert(const char *cert_pem, size_t cert_len, struct krr_signer **out, struct krr_error *err);
+int krr_signer_set_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err);
+
+/*
  * Signing without the key: another process holds it (mcx-sdproxyd's KRR
  * signer).  fn signs a SHA-256 digest into r||s (32 octets each); 0 or -1.
  */
 typedef int krr_sign_fn(void *arg, const unsigned char digest[32], unsigned char rs[64]);
-int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
-    struct krr_signer **out, struct krr_error *err);
+void krr_signer_set_remote(struct krr_signer *s, krr_sign_fn *fn, void *arg);
 
 /* Sign a SHA-256 digest with s's key (or through its fn): r||s.  0, or -1. */
 int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64]);

@@ -103,30 +103,41 @@ static int signer_cert(struct krr_signer *s, const char *cert_pem, size_t cert_l
 	return rc;
 }
 
-int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
-    struct krr_signer **out, struct krr_error *err)
+/* The key part of a signer: an ECDSA P-256 private key that matches s->cert. */
+static int signer_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err)
 {
-	struct krr_signer *s;
-	BIO *kb = NULL;
+	BIO *kb;
 	int rc = 0;
 
 	if (key_len > INT32_MAX)
 		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
-	if ((s = calloc(1, sizeof(*s))) == NULL || (kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL) {
-		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-		goto out;
-	}
-	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0)
-		goto out;
+	if ((kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 	if ((s->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
 	else if (!is_p256(s->key))
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
 	else if (X509_check_private_key(s->cert, s->key) != 1)
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
-out:
-	BIO_free(kb);
 	if (rc < 0) {
+		EVP_PKEY_free(s->key);
+		s->key = NULL;
+	}
+	BIO_free(kb);
+	return rc;
+}
+
+int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+    struct krr_signer **out, struct krr_error *err)
+{
+	struct krr_signer *s;
+	int rc;
+
+	if (key_len > INT32_MAX)
+		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0 || (rc = signer_key(s, key_pem, key_len, err)) < 0) {
 		krr_signer_free(s);
 		return rc;
 	}
@@ -134,22 +145,35 @@ out:
 	return 0;
 }
 
-int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
-    struct krr_signer **out, struct krr_error *err)
+int krr_signer_new_cert(const char *cert_pem, size_t cert_len, struct krr_signer **out, struct krr_error *err)
 {
 	struct krr_signer *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (!s)
 		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-	s->remote = fn;
-	s->remote_arg = arg;
 	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0) {
+		/* Told apart for the loader: no certificate at all, or one that will not do. */
+		if (rc != -ENOMEM && !s->cert)
+			rc = -ENOENT;
 		krr_signer_free(s);
 		return rc;
 	}
 	*out = s;
 	return 0;
+}
+
+int krr_signer_set_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err)
+{
+	if (s->key || s->remote)
+		return krr_fail(err, KRR_E_CRYPTO, 0, "the signer has a key already");
+	return signer_key(s, key_pem, key_len, err);
+}
+
+void krr_signer_set_remote(struct krr_signer *s, krr_sign_fn *fn, void *arg)
+{
+	s->remote = fn;
+	s->remote_arg = arg;
 }
 
 int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64])
