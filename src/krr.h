@@ -54,6 +54,12 @@ struct krr {
 	struct krr *embedded;		/* the KRR this one replaces, decoded; or NULL */
 	char *embedded_xml;		/* that KRR's element as it stands in the document (NUL-terminated) */
 	bool is_signed;			/* a ds:Signature is present (not that it verifies) */
+	/*
+	 * krr_encode: when set, EmbeddedKrr is copied from this parsed document
+	 * (the one embedded_xml holds, not owned) instead of parsing
+	 * embedded_xml again.
+	 */
+	const struct krr_doc *embedded_doc;
 };
 
 enum krr_err {
@@ -104,6 +110,26 @@ int krr_list_add(struct krr_list *l, const char *uri);
  * *out (free with krr_free), or a negative errno with *err filled.
  */
 int krr_decode(const char *xml, size_t len, struct krr **out, struct krr_error *err);
+
+/*
+ * A KRR document parsed once, for what comes from the network: xmlsafe's
+ * single parse (bounded, no DTD, no entity, no network) feeds the decoding
+ * (krr_doc_parse), the signature check (krr_verify_doc) and, when a KRR
+ * replaces it, its copy into EmbeddedKrr (struct krr's embedded_doc).
+ * Nothing in it parses the text again.
+ */
+struct krr_doc;
+
+/*
+ * Parse and decode xml as krr_decode does.  0 with *out (free with
+ * krr_doc_free), or a negative errno with *err filled (krr_decode's).
+ */
+int krr_doc_parse(const char *xml, size_t len, struct krr_doc **out, struct krr_error *err);
+/* The decoded KRR, owned by d, or NULL once taken. */
+const struct krr *krr_doc_krr(const struct krr_doc *d);
+/* Hand the decoded KRR over (free with krr_free); d can still be verified and embedded. */
+struct krr *krr_doc_take(struct krr_doc *d);
+void krr_doc_free(struct krr_doc *d);
 
 /*
  * Serialize k as a KRR document, unsigned; k->embedded_xml (when set) goes
@@ -183,6 +209,8 @@ struct krr_verdict {
  */
 int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
     struct krr_verdict *out);
+/* krr_verify on a document already parsed and decoded (its tree gains ID attributes). */
+int krr_verify_doc(struct krr_verifier *v, struct krr_doc *d, int64_t now, struct krr_verdict *out);
 void krr_verdict_clear(struct krr_verdict *out);
 
 #endif
