@@ -1,9 +1,7 @@
 /* mcx-sdproxy.conf loader: libconfig syntax, typed extraction with defaults in one place, semantic checks. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +9,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <libconfig.h>
 
@@ -19,11 +16,9 @@
 #include "conf.h"
 #include "krr.h"
 #include "lookup.h"
-#include "pemfiles.h"
 #include "timeutil.h"
 #include "tls_creds.h"
 
-#define CONF_MAX_FILE		(1024 * 1024)	/* a bigger PEM file is not a key or a certificate */
 #define CONF_MAX_KMS_URI	255
 #define CONF_MAX_KEY		256	/* a key's full name in messages ("kms[1].uri"), truncated beyond */
 
@@ -106,7 +101,8 @@ struct field {
 	size_t off;			/* in the object being filled */
 	const char *const *values;	/* F_ENUM, NULL-terminated, indexed by the enum constant */
 	const struct field *members;	/* F_GROUP, F_LIST (NULL-named sentinel) */
-	size_t size, off_n, off_line;	/* F_LIST: element size, where the count and each line go */
+	size_t size, off_n, off_line;	/* F_LIST: element size, where the count and each line go;
+					   F_PATH: off_line is where its struct conf_at goes */
 	const void *init;		/* F_LIST: a new element's defaults */
 	int min, max;			/* F_INT bounds */
 };
@@ -116,6 +112,7 @@ struct field {
 #define GROUP(n, f)		{ .name = (n), .type = F_GROUP, .members = (f) }
 #define LIST(T, n, m, cnt, E, f, d) { .name = (n), .type = F_LIST, .off = offsetof(T, m), \
 	.off_n = offsetof(T, cnt), .size = sizeof(E), .off_line = offsetof(E, line), .members = (f), .init = (d) }
+#define PATH(T, n, m)		{ .name = (n), .type = F_PATH, .off = offsetof(T, m), .off_line = offsetof(T, m##_at) }
 #define INT(T, n, m, lo, hi)	{ .name = (n), .type = F_INT, .off = offsetof(T, m), .min = (lo), .max = (hi) }
 #define END			{ .name = NULL }
 
@@ -163,9 +160,9 @@ static const struct field ldap_fields[] = {
 	FIELD(struct conf, "uris", F_STRINGS, lookup.ldap.uris),
 	FIELD(struct conf, "base", F_STRING, lookup.ldap.base),
 	FIELD(struct conf, "bind_dn", F_STRING, lookup.ldap.bind_dn),
-	FIELD(struct conf, "bind_secret_file", F_PATH, lookup.ldap.bind_secret_file),
+	PATH(struct conf, "bind_secret_file", lookup.ldap.bind_secret_file),
 	FIELD(struct conf, "starttls", F_BOOL, lookup.ldap.starttls),
-	FIELD(struct conf, "ca", F_PATH, lookup.ldap.ca),
+	PATH(struct conf, "ca", lookup.ldap.ca),
 	INT(struct conf, "timeout_ms", lookup.ldap.timeout_ms, 10, 60000),
 	INT(struct conf, "cache_ttl", lookup.ldap.cache_ttl, 0, 86400),
 	INT(struct conf, "negative_ttl", lookup.ldap.negative_ttl, 0, 86400),
@@ -194,18 +191,18 @@ static const struct field policy_fields[] = {
 };
 
 static const struct field krr_fields[] = {
-	FIELD(struct conf, "certificate", F_PATH, krr.certificate),
-	FIELD(struct conf, "private_key", F_PATH, krr.private_key),
-	FIELD(struct conf, "trust_anchors", F_PATH, krr.trust_anchors),
-	FIELD(struct conf, "crl", F_PATH, krr.crl),
+	PATH(struct conf, "certificate", krr.certificate),
+	PATH(struct conf, "private_key", krr.private_key),
+	PATH(struct conf, "trust_anchors", krr.trust_anchors),
+	PATH(struct conf, "crl", krr.crl),
 	FIELD(struct conf, "require_signed", F_BOOL, krr.require_signed),
 	END
 };
 
 static const struct field tls_fields[] = {
-	FIELD(struct conf, "certificate", F_PATH, tls.certificate),
-	FIELD(struct conf, "private_key", F_PATH, tls.private_key),
-	FIELD(struct conf, "ca", F_PATH, tls.ca),
+	PATH(struct conf, "certificate", tls.certificate),
+	PATH(struct conf, "private_key", tls.private_key),
+	PATH(struct conf, "ca", tls.ca),
 	FIELD(struct conf, "verify_peer", F_BOOL, tls.verify_peer),
 	FIELD(struct conf, "peer_identities", F_STRINGS, tls.peer_identities),
 	END
@@ -230,14 +227,14 @@ static const struct field limits_fields[] = {
 
 static const struct field log_fields[] = {
 	ENUM(struct conf, "level", log.level, log_levels),
-	FIELD(struct conf, "audit", F_PATH, log.audit),
+	PATH(struct conf, "audit", log.audit),
 	END
 };
 
 static const struct field conf_fields[] = {
 	GROUP("server", server_fields),
 	LIST(struct conf, "kms", kms, n_kms, struct conf_kms, kms_fields, &kms_default),
-	FIELD(struct conf, "kms_certificates", F_PATH, kms_certificates),
+	PATH(struct conf, "kms_certificates", kms_certificates),
 	GROUP("lookup", lookup_fields),
 	GROUP("policy", policy_fields),
 	GROUP("krr", krr_fields),
@@ -385,6 +382,21 @@ static char *resolve(const struct loader *ld, const char *p)
 }
 
 /* ---- pass 2: typed extraction ---- */
+
+/* Where s is, as messages name it (see vdiag), for the loader of the file it names. */
+static void set_at(struct loader *ld, struct conf_at *at, const config_setting_t *s)
+{
+	const char *file = config_setting_source_file(s);
+	char *f = NULL;
+
+	if (file && (file[0] == '/' ? (f = strdup(file)) == NULL : asprintf(&f, "%s/%s", ld->dir, file) < 0)) {
+		ld->nomem = true;
+		return;
+	}
+	free(at->file);
+	at->file = f;
+	at->line = (int)config_setting_source_line(s);
+}
 
 static void set_string(struct loader *ld, char **dst, const char *v)
 {
@@ -539,6 +551,7 @@ static void extract_field(struct loader *ld, const config_setting_t *s, const st
 		}
 		free(*str);
 		*str = p;
+		set_at(ld, (struct conf_at *)(void *)(base + f->off_line), s);
 		break;
 	}
 	case F_ENUM:
@@ -951,151 +964,17 @@ static void check_workers(struct loader *ld, const struct conf *c, const config_
 		    "server.worker_port_base: %d workers need ports up to %d", n, c->server.worker_port_base + n - 1);
 }
 
-static void check_folder(struct loader *ld, const config_setting_t *s, const char *key, const char *path)
-{
-	DIR *d = opendir(path);
-
-	if (!d)
-		diag(ld, s, "%s: cannot read %s: %s", key, path, strerror(errno));
-	else
-		closedir(d);
-}
-
-/* Read a whole (small) file; 0 or a negative errno. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		rc = -errno;
-	else if (S_ISDIR(st.st_mode))
-		rc = -EISDIR;
-	else if (st.st_size > CONF_MAX_FILE)
-		rc = -EFBIG;
-	else if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
-		rc = -ENOMEM;
-	while (rc == 0 && n < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			rc = -errno;
-		else if (r == 0)
-			break;
-		else
-			n += (size_t)r;
-	}
-	close(fd);
-	if (rc < 0) {
-		if (buf)
-			explicit_bzero(buf, n);
-		free(buf);
-		return rc;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-static char *read_or_diag(struct loader *ld, const config_setting_t *s, const char *key, const char *path,
-    size_t *len)
-{
-	char *buf = NULL;
-	int rc = read_file(path, &buf, len);
-
-	if (rc == -ENOMEM)
-		ld->nomem = true;
-	else if (rc < 0)
-		diag(ld, s, "%s: cannot read %s: %s", key, path, strerror(-rc));
-	return buf;
-}
-
-static void krr_diag(struct loader *ld, const config_setting_t *s, const char *key, const struct krr_error *err)
-{
-	if (err->code == KRR_E_NOMEM)
-		ld->nomem = true;
-	else
-		diag(ld, s, "%s: %s", key, err->detail);
-}
-
-static bool skip_private_keys;
-
-void conf_skip_private_keys(bool skip)
-{
-	skip_private_keys = skip;
-}
-
+/* The pairs of keys that go together; the files themselves are world.c's to read. */
 static void check_krr(struct loader *ld, const struct conf *c, const config_setting_t *ks)
 {
-	const config_setting_t *cs = member(ks, "certificate"), *keys = member(ks, "private_key");
-	const config_setting_t *ts = member(ks, "trust_anchors");
-	struct krr_signer *signer = NULL;
-	struct krr_verifier *v = NULL;
-	struct krr_error err;
-	char *cert = NULL, *key = NULL, *anchors = NULL;
-	size_t cl = 0, kl = 0, al = 0;
-
 	if (c->krr.certificate && !c->krr.private_key)
-		diag(ld, cs, "krr.certificate: given without krr.private_key");
+		diag(ld, member(ks, "certificate"), "krr.certificate: given without krr.private_key");
 	if (c->krr.private_key && !c->krr.certificate)
-		diag(ld, keys, "krr.private_key: given without krr.certificate");
+		diag(ld, member(ks, "private_key"), "krr.private_key: given without krr.certificate");
 	if (c->krr.require_signed && !c->krr.trust_anchors)
 		diag(ld, member(ks, "require_signed"), "krr.require_signed: needs krr.trust_anchors to verify with");
-	if (!c->krr.certificate && !c->krr.private_key && !c->krr.trust_anchors)
-		return;
-	if (krr_global_init() < 0) {
-		diag(ld, ks, "krr: cannot initialise the XML Signature library");
-		return;
-	}
-	if (c->krr.certificate)
-		cert = read_or_diag(ld, cs, "krr.certificate", c->krr.certificate, &cl);
-	if (c->krr.private_key && !skip_private_keys)
-		key = read_or_diag(ld, keys, "krr.private_key", c->krr.private_key, &kl);
-	if (cert) {
-		/* The verifier reads PEM certificates and nothing else: it tells a bad certificate from a bad key. */
-		if (krr_verifier_new(cert, cl, &v, &err) < 0) {
-			if (err.code == KRR_E_NOMEM)
-				ld->nomem = true;
-			else
-				diag(ld, cs, "krr.certificate: no PEM certificate in %s", c->krr.certificate);
-		} else {
-			krr_verifier_free(v);
-			if (key && krr_signer_new(cert, cl, key, kl, &signer, &err) < 0)
-				krr_diag(ld, keys, "krr.private_key", &err);
-			krr_signer_free(signer);
-		}
-	}
 	if (c->krr.crl && !c->krr.trust_anchors)
 		diag(ld, member(ks, "crl"), "krr.crl: needs krr.trust_anchors (the CAs whose revocations it lists)");
-	if (c->krr.trust_anchors && (anchors = read_or_diag(ld, ts, "krr.trust_anchors", c->krr.trust_anchors,
-	    &al)) != NULL) {
-		if (krr_verifier_new(anchors, al, &v, &err) < 0) {
-			krr_diag(ld, ts, "krr.trust_anchors", &err);
-		} else {
-			char *crls = NULL, why[320];
-			size_t crl_len = 0;
-			int rc = c->krr.crl ? pem_read_path(c->krr.crl, CONF_CRL_MAX, &crls, &crl_len, why, sizeof(why)) : 0;
-			if (rc == -ENOMEM)
-				ld->nomem = true;
-			else if (rc < 0)
-				diag(ld, member(ks, "crl"), "krr.crl: %s", why);
-			else if (crls && krr_verifier_add_crls(v, crls, crl_len, &err) < 0)
-				krr_diag(ld, member(ks, "crl"), "krr.crl", &err);
-			free(crls);
-			krr_verifier_free(v);
-		}
-	}
-	free(anchors);
-	if (key)
-		explicit_bzero(key, kl);
-	free(key);
-	free(cert);
 }
 
 /* The listen address that needs TLS credentials, or NULL. */
@@ -1112,12 +991,8 @@ static const config_setting_t *tls_listen(const struct conf *c, const config_set
 static void check_tls(struct loader *ld, const struct conf *c, const config_setting_t *ts,
     const config_setting_t *ss)
 {
-	static const char *const keys[] = { [TLS_CERTIFICATE] = "certificate", [TLS_PRIVATE_KEY] = "private_key",
-		[TLS_CA] = "ca" };
-	struct tls_problem pr[TLS_PROBLEMS_MAX];
 	size_t i = 0;
 	const config_setting_t *ls = tls_listen(c, ss, &i);
-	int n;
 
 	if (ls && !c->tls.certificate)
 		diag(ld, ls, "server.listen[%zu]: a TLS address needs tls.certificate and tls.private_key", i);
@@ -1134,14 +1009,6 @@ static void check_tls(struct loader *ld, const struct conf *c, const config_sett
 		if (!c->tls.peer_identities.v[k][0] || strpbrk(c->tls.peer_identities.v[k], " \t\r\n,<>\""))
 			diag(ld, either(elem(member(ts, "peer_identities"), k), ts),
 			    "tls.peer_identities[%zu]: not a URI or DNS name \"%s\"", k, c->tls.peer_identities.v[k]);
-	if (!c->tls.certificate || !c->tls.private_key)
-		return;
-	if ((n = tls_creds_check(c->tls.certificate, c->tls.private_key, c->tls.ca, time(NULL), pr)) < 0) {
-		ld->nomem = true;
-		return;
-	}
-	for (int k = 0; k < n; k++)
-		diag(ld, either(member(ts, keys[pr[k].setting]), ts), "tls.%s: %s", keys[pr[k].setting], pr[k].msg);
 }
 
 static void check(struct loader *ld, const struct conf *c)
@@ -1150,8 +1017,6 @@ static void check(struct loader *ld, const struct conf *c)
 
 	check_server(ld, c, member(root, "server"));
 	check_kms(ld, c, member(root, "kms"));
-	if (c->kms_certificates)
-		check_folder(ld, member(root, "kms_certificates"), "kms_certificates", c->kms_certificates);
 	check_lookup(ld, c, member(root, "lookup"));
 	check_policy(ld, c, member(root, "policy"));
 	check_krr(ld, c, member(root, "krr"));
@@ -1232,6 +1097,7 @@ void conf_free(struct conf *c)
 		free(c->kms[i].uri);
 	free(c->kms);
 	free(c->kms_certificates);
+	free(c->kms_certificates_at.file);
 	free(c->lookup.backend);
 	for (size_t i = 0; i < c->lookup.n_entries; i++) {
 		struct conf_lookup_entry *e = &c->lookup.entries[i];
@@ -1254,11 +1120,19 @@ void conf_free(struct conf *c)
 	free(c->krr.private_key);
 	free(c->krr.trust_anchors);
 	free(c->krr.crl);
+	free(c->krr.certificate_at.file);
+	free(c->krr.private_key_at.file);
+	free(c->krr.trust_anchors_at.file);
+	free(c->krr.crl_at.file);
 	free(c->tls.certificate);
 	free(c->tls.private_key);
 	free(c->tls.ca);
+	free(c->tls.certificate_at.file);
+	free(c->tls.private_key_at.file);
+	free(c->tls.ca_at.file);
 	strings_clear(&c->tls.peer_identities);
 	free(c->log.audit);
+	free(c->log.audit_at.file);
 	free(c);
 }
 
@@ -1275,19 +1149,25 @@ void conf_diags_clear(struct conf_diags *d)
 
 int conf_diags_add(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
 {
-	char text[512], *msg;
+	char *text, *msg;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	int n = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	int n = line > 0 ? asprintf(&msg, "%s:%d: %s", file, line, text) : asprintf(&msg, "%s: %s", file, text);
+	if (n < 0)
+		return -ENOMEM;
+	n = line > 0 ? asprintf(&msg, "%s:%d: %s", file, line, text) : asprintf(&msg, "%s: %s", file, text);
+	free(text);
 	char **v = n < 0 ? NULL : realloc(d->msg, (d->n + 1) * sizeof(*v));
 	if (!v) {
 		if (n >= 0)
 			free(msg);
 		return -ENOMEM;
 	}
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	d->msg = v;
 	d->msg[d->n++] = msg;
 	return 0;

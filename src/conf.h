@@ -34,6 +34,17 @@ enum conf_action { CONF_FORWARD, CONF_REJECT };
 
 enum conf_log_level { CONF_LOG_ERROR, CONF_LOG_WARNING, CONF_LOG_INFO, CONF_LOG_DEBUG };
 
+/*
+ * Where a setting is written, for the loader of what it names (world.c) to
+ * report "file:line: key: message" as the semantic checks do: file is NULL
+ * for the configuration file itself (conf.path), else an @include'd file
+ * as messages name it (owned); line 0 when the setting is absent.
+ */
+struct conf_at {
+	char *file;
+	int line;
+};
+
 /* A list of owned strings. */
 struct conf_strings {
 	char **v;
@@ -71,8 +82,10 @@ struct conf_ldap {
 	char *base;			/* where the entries are (subtree) */
 	char *bind_dn;			/* optional: anonymous without it */
 	char *bind_secret_file;		/* with bind_dn: a file holding the password */
+	struct conf_at bind_secret_file_at;
 	bool starttls;			/* StartTLS on ldap:// (default false) */
 	char *ca;			/* optional: the CAs the directory's certificate must chain to */
+	struct conf_at ca_at;
 	int timeout_ms;			/* per lookup and per connection step (default 500) */
 	int cache_ttl;			/* seconds a found answer is kept (default 300; 0: not kept) */
 	int negative_ttl;		/* seconds a "no such user" is kept (default 30; 0: not kept) */
@@ -99,6 +112,7 @@ struct conf {
 	struct conf_kms *kms;
 	size_t n_kms;
 	char *kms_certificates;		/* optional folder of KmsCertificate XML files */
+	struct conf_at kms_certificates_at;
 	struct {
 		char *backend;			/* "table" (default) or "ldap" */
 		struct conf_lookup_entry *entries;	/* the table backend's */
@@ -121,6 +135,7 @@ struct conf {
 		char *trust_anchors;		/* optional */
 		char *crl;			/* optional: PEM CRLs, a file or a folder (needs trust_anchors) */
 		bool require_signed;		/* default: false */
+		struct conf_at certificate_at, private_key_at, trust_anchors_at, crl_at;
 	} krr;
 	struct {
 		char *certificate;		/* PEM: this server's certificate, then its intermediates */
@@ -128,6 +143,7 @@ struct conf {
 		char *ca;			/* PEM: the CAs a peer's certificate must chain to */
 		bool verify_peer;		/* default: true (mutual authentication) */
 		struct conf_strings peer_identities;	/* optional: SAN URIs / DNS names a peer must show one of */
+		struct conf_at certificate_at, private_key_at, ca_at;
 	} tls;
 	struct {
 		int queue_high;			/* % of a UDP receive buffer queued: refuse new requests (default 50) */
@@ -145,6 +161,7 @@ struct conf {
 	struct {
 		enum conf_log_level level;	/* default: info */
 		char *audit;			/* optional audit log path */
+		struct conf_at audit_at;
 	} log;
 };
 
@@ -156,19 +173,28 @@ struct conf_diags {
 
 /*
  * Load and check path in three passes: syntax (libconfig), typed extraction
- * with defaults, semantic checks.  Every problem found goes to *diags (the
- * caller frees it with conf_diags_clear, whatever the result).  Returns 0
- * with *out (free with conf_free) when there is none, -EINVAL when there
- * are, -ENOMEM.
+ * with defaults, semantic checks.  It reads this file (and what it
+ * @includes) and nothing else: the files its settings name are world.c's
+ * to read (each path setting's place is in its conf_at).  Every problem
+ * found goes to *diags (the caller frees it with conf_diags_clear,
+ * whatever the result).  Returns 0 with *out (free with conf_free) when
+ * there is none, -EINVAL when there are, -ENOMEM.
  */
 int conf_load(const char *path, struct conf **out, struct conf_diags *diags);
 void conf_free(struct conf *c);
 
-/* From now on (for this process) conf_load reads no private key (the daemon's KRR signer process checks it). */
-void conf_skip_private_keys(bool skip);
 void conf_diags_clear(struct conf_diags *d);
 
-/* Append "file:line: message" (line 0: "file: message") to d; 0 or -ENOMEM. */
+/* The file to name in a message about the setting at `at` (c->path unless @include'd). */
+static inline const char *conf_at_file(const struct conf *c, const struct conf_at *at)
+{
+	return at->file ? at->file : c->path;
+}
+
+/*
+ * Append "file:line: message" (line 0: "file: message") to d, control
+ * characters printed as '?' (one problem, one line); 0 or -ENOMEM.
+ */
 int conf_diags_add(struct conf_diags *d, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

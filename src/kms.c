@@ -274,14 +274,17 @@ static int xml_file(const struct dirent *e)
 	return e->d_name[0] != '.' && n > 4 && strcmp(e->d_name + n - 4, ".xml") == 0;
 }
 
-static int load_certs(const char *dir, struct kms_registry *r, struct conf_diags *d)
+static int load_certs(const struct conf *c, struct kms_registry *r, struct conf_diags *d)
 {
+	const char *dir = c->kms_certificates;
 	struct dirent **names;
 	int n = scandir(dir, &names, xml_file, alphasort), rc = 0;
 
-	if (n < 0)
-		return conf_diags_add(d, dir, 0, "kms_certificates: cannot read the folder: %s", strerror(errno)) < 0
-		    ? -ENOMEM : -EINVAL;
+	if (n < 0) {
+		const char *why = strerror(errno);
+		return conf_diags_add(d, conf_at_file(c, &c->kms_certificates_at), c->kms_certificates_at.line,
+		    "kms_certificates: cannot read %s: %s", dir, why) < 0 ? -ENOMEM : -EINVAL;
+	}
 	for (int i = 0; i < n; i++) {
 		char *path = NULL, *buf = NULL, err[160];
 		struct kms_info k;
@@ -340,7 +343,7 @@ int kms_registry_build(const struct conf *c, struct kms_registry **out, struct c
 		}
 	}
 	if (rc == 0 && c->kms_certificates)
-		rc = load_certs(c->kms_certificates, r, d);
+		rc = load_certs(c, r, d);
 	if (rc < 0) {
 		kms_registry_free(r);
 		return rc;

@@ -54,6 +54,12 @@ struct krr {
 	struct krr *embedded;		/* the KRR this one replaces, decoded; or NULL */
 	char *embedded_xml;		/* that KRR's element as it stands in the document (NUL-terminated) */
 	bool is_signed;			/* a ds:Signature is present (not that it verifies) */
+	/*
+	 * krr_encode: when set, EmbeddedKrr is copied from this parsed document
+	 * (the one embedded_xml holds, not owned) instead of parsing
+	 * embedded_xml again.
+	 */
+	const struct krr_doc *embedded_doc;
 };
 
 enum krr_err {
@@ -106,6 +112,26 @@ int krr_list_add(struct krr_list *l, const char *uri);
 int krr_decode(const char *xml, size_t len, struct krr **out, struct krr_error *err);
 
 /*
+ * A KRR document parsed once, for what comes from the network: xmlsafe's
+ * single parse (bounded, no DTD, no entity, no network) feeds the decoding
+ * (krr_doc_parse), the signature check (krr_verify_doc) and, when a KRR
+ * replaces it, its copy into EmbeddedKrr (struct krr's embedded_doc).
+ * Nothing in it parses the text again.
+ */
+struct krr_doc;
+
+/*
+ * Parse and decode xml as krr_decode does.  0 with *out (free with
+ * krr_doc_free), or a negative errno with *err filled (krr_decode's).
+ */
+int krr_doc_parse(const char *xml, size_t len, struct krr_doc **out, struct krr_error *err);
+/* The decoded KRR, owned by d, or NULL once taken. */
+const struct krr *krr_doc_krr(const struct krr_doc *d);
+/* Hand the decoded KRR over (free with krr_free); d can still be verified and embedded. */
+struct krr *krr_doc_take(struct krr_doc *d);
+void krr_doc_free(struct krr_doc *d);
+
+/*
  * Serialize k as a KRR document, unsigned; k->embedded_xml (when set) goes
  * in EmbeddedKrr as it is.  Returns 0 with a malloc'd, NUL-terminated *xml.
  */
@@ -118,12 +144,21 @@ int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, s
 void krr_signer_free(struct krr_signer *s);
 
 /*
+ * krr_signer_new in two steps, for a loader that reports on each file:
+ * the certificate alone (-ENOENT when cert_pem holds no PEM certificate,
+ * -EIO when it will not do, -ENOMEM), then its key (krr_signer_set_key,
+ * which -EIO refuses when it does not match) or krr_signer_set_remote.
+ * A signer with neither cannot sign.
+ */
+int krr_signer_new_cert(const char *cert_pem, size_t cert_len, struct krr_signer **out, struct krr_error *err);
+int krr_signer_set_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err);
+
+/*
  * Signing without the key: another process holds it (mcx-sdproxyd's KRR
  * signer).  fn signs a SHA-256 digest into r||s (32 octets each); 0 or -1.
  */
 typedef int krr_sign_fn(void *arg, const unsigned char digest[32], unsigned char rs[64]);
-int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
-    struct krr_signer **out, struct krr_error *err);
+void krr_signer_set_remote(struct krr_signer *s, krr_sign_fn *fn, void *arg);
 
 /* Sign a SHA-256 digest with s's key (or through its fn): r||s.  0, or -1. */
 int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64]);
@@ -174,6 +209,8 @@ struct krr_verdict {
  */
 int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
     struct krr_verdict *out);
+/* krr_verify on a document already parsed and decoded (its tree gains ID attributes). */
+int krr_verify_doc(struct krr_verifier *v, struct krr_doc *d, int64_t now, struct krr_verdict *out);
 void krr_verdict_clear(struct krr_verdict *out);
 
 #endif

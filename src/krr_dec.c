@@ -59,6 +59,7 @@ static bool ignorable(const xmlNode *n)
 
 struct dec {
 	struct krr_error *err;
+	xmlDocPtr *keep;	/* non-NULL: the outer KRR's embedded copy goes here, not freed */
 	const char *ids[KRR_MAX_DEPTH];	/* Ids of the enclosing KRRs: each must be unique */
 	unsigned depth;
 };
@@ -200,7 +201,11 @@ static int embedded_text(struct dec *d, const xmlNode *e, char **xml)
 		return krr_fail(d->err, KRR_E_NOMEM, 0, "cannot copy the embedded KRR");
 	}
 	rc = krr_dump(doc, xml, &len, d->err);
-	xmlFreeDoc(doc);
+	/* The outer KRR's embedded one (depth 1 here) is verified on this very copy: no parse of the text. */
+	if (rc == 0 && d->keep && d->depth == 1 && !*d->keep)
+		*d->keep = doc;
+	else
+		xmlFreeDoc(doc);
 	return rc;
 }
 
@@ -307,9 +312,9 @@ fail:
 	return rc;
 }
 
-int krr_decode_doc(xmlDocPtr doc, struct krr **out, struct krr_error *err)
+static int decode_doc(struct dec *d, xmlDocPtr doc, struct krr **out)
 {
-	struct dec d = { .err = err, .depth = 0 };
+	struct krr_error *err = d->err;
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 
 	if (!root || root->type != XML_ELEMENT_NODE ||
@@ -319,7 +324,74 @@ int krr_decode_doc(xmlDocPtr doc, struct krr **out, struct krr_error *err)
 	if (!krr_is(root, krr_names.ns, krr_names.root))
 		return krr_fail(err, KRR_E_NAMESPACE, root->line, "%s not in namespace %s",
 		    krr_names.root, krr_names.ns);
-	return decode_element(&d, root, out);
+	return decode_element(d, root, out);
+}
+
+int krr_decode_doc(xmlDocPtr doc, struct krr **out, struct krr_error *err)
+{
+	struct dec d = { .err = err, .depth = 0 };
+
+	return decode_doc(&d, doc, out);
+}
+
+int krr_decode_doc_keep(xmlDocPtr doc, struct krr **out, xmlDocPtr *embedded, struct krr_error *err)
+{
+	struct dec d = { .err = err, .depth = 0, .keep = embedded };
+	int rc;
+
+	*embedded = NULL;
+	if ((rc = decode_doc(&d, doc, out)) < 0) {
+		xmlFreeDoc(*embedded);
+		*embedded = NULL;
+	}
+	return rc;
+}
+
+int krr_doc_parse(const char *xml, size_t len, struct krr_doc **out, struct krr_error *err)
+{
+	struct krr_doc *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	if ((rc = krr_parse(xml, len, &d->xml, err)) < 0 ||
+	    (rc = krr_decode_doc_keep(d->xml, &d->krr, &d->embedded, err)) < 0)
+		goto fail;
+	if ((d->id = strdup(d->krr->id)) == NULL ||
+	    (d->krr->embedded && (d->embedded_id = strdup(d->krr->embedded->id)) == NULL)) {
+		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+		goto fail;
+	}
+	*out = d;
+	return 0;
+fail:
+	krr_doc_free(d);
+	return rc;
+}
+
+const struct krr *krr_doc_krr(const struct krr_doc *d)
+{
+	return d->krr;
+}
+
+struct krr *krr_doc_take(struct krr_doc *d)
+{
+	struct krr *k = d->krr;
+
+	d->krr = NULL;
+	return k;
+}
+
+void krr_doc_free(struct krr_doc *d)
+{
+	if (!d)
+		return;
+	krr_free(d->krr);
+	xmlFreeDoc(d->embedded);
+	xmlFreeDoc(d->xml);
+	free(d->id);
+	free(d->embedded_id);
+	free(d);
 }
 
 int krr_decode(const char *xml, size_t len, struct krr **out, struct krr_error *err)

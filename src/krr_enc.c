@@ -36,27 +36,34 @@ static bool add_list(xmlNodePtr root, xmlNsPtr ns, const char *name, const struc
 	return l->n == 0 || indent(list, 1);
 }
 
-/* The embedded KRR's element, copied from its own document as it is. */
-static int add_embedded(xmlNodePtr root, xmlNsPtr ns, const char *xml, struct krr_error *err)
+/*
+ * The embedded KRR's element, copied from its own document as it is: the
+ * one parsed already (from), or else parsed from its text.
+ */
+static int add_embedded(xmlNodePtr root, xmlNsPtr ns, const char *xml, const struct krr_doc *from,
+    struct krr_error *err)
 {
-	xmlDocPtr src;
+	xmlDocPtr src = from ? from->xml : NULL;
 	xmlNodePtr holder, copy;
 	int rc;
 
-	if ((rc = krr_parse(xml, strlen(xml), &src, err)) < 0)
+	if (!src && (rc = krr_parse(xml, strlen(xml), &src, err)) < 0)
 		return rc;
 	if (!krr_is(xmlDocGetRootElement(src), krr_names.ns, krr_names.root)) {
-		xmlFreeDoc(src);
+		if (!from)
+			xmlFreeDoc(src);
 		return krr_fail(err, KRR_E_ROOT, 0, "the KRR to embed is not a %s", krr_names.root);
 	}
 	if (!indent(root, 1) ||
 	    (holder = xmlNewChild(root, ns, (const xmlChar *)krr_names.embedded, NULL)) == NULL ||
 	    (copy = xmlDocCopyNode(xmlDocGetRootElement(src), root->doc, 1)) == NULL) {
-		xmlFreeDoc(src);
+		if (!from)
+			xmlFreeDoc(src);
 		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 	}
 	xmlAddChild(holder, copy);
-	xmlFreeDoc(src);
+	if (!from)
+		xmlFreeDoc(src);
 	return 0;
 }
 
@@ -93,7 +100,7 @@ int krr_build_doc(const struct krr *k, xmlDocPtr *out, struct krr_error *err)
 	if (!add_list(root, ns, krr_names.accept_initiator, &k->accept_initiator) ||
 	    !add_list(root, ns, krr_names.accept_receiver, &k->accept_receiver))
 		goto nomem;
-	if (k->embedded_xml && (rc = add_embedded(root, ns, k->embedded_xml, err)) < 0) {
+	if (k->embedded_xml && (rc = add_embedded(root, ns, k->embedded_xml, k->embedded_doc, err)) < 0) {
 		xmlFreeDoc(doc);
 		return rc;
 	}

@@ -16,6 +16,18 @@ int krr_parse(const char *xml, size_t len, xmlDocPtr *doc, struct krr_error *err
 /* Decode the KRR rooted at the document's root element. */
 int krr_decode_doc(xmlDocPtr doc, struct krr **out, struct krr_error *err);
 
+/* A parsed KRR (krr.h): the tree and what verifying it needs, whoever has the decoded KRR. */
+struct krr_doc {
+	xmlDocPtr xml;		/* the document as parsed */
+	struct krr *krr;	/* decoded; NULL once taken */
+	char *id;		/* its root's Id: the one its signature must reference */
+	xmlDocPtr embedded;	/* its EmbeddedKrr's KRR alone (the copy embedded_xml is the text of), or NULL */
+	char *embedded_id;
+};
+
+/* krr_decode_doc, keeping the embedded KRR's standalone copy in *embedded (NULL: none). */
+int krr_decode_doc_keep(xmlDocPtr doc, struct krr **out, xmlDocPtr *embedded, struct krr_error *err);
+
 /* Build the unsigned document for k. */
 int krr_build_doc(const struct krr *k, xmlDocPtr *out, struct krr_error *err);
 

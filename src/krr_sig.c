@@ -103,30 +103,41 @@ static int signer_cert(struct krr_signer *s, const char *cert_pem, size_t cert_l
 	return rc;
 }
 
-int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
-    struct krr_signer **out, struct krr_error *err)
+/* The key part of a signer: an ECDSA P-256 private key that matches s->cert. */
+static int signer_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err)
 {
-	struct krr_signer *s;
-	BIO *kb = NULL;
+	BIO *kb;
 	int rc = 0;
 
 	if (key_len > INT32_MAX)
 		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
-	if ((s = calloc(1, sizeof(*s))) == NULL || (kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL) {
-		rc = krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-		goto out;
-	}
-	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0)
-		goto out;
+	if ((kb = BIO_new_mem_buf(key_pem, (int)key_len)) == NULL)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
 	if ((s->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL)
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "cannot read the private key (PEM)");
 	else if (!is_p256(s->key))
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key is not ECDSA P-256");
 	else if (X509_check_private_key(s->cert, s->key) != 1)
 		rc = krr_fail(err, KRR_E_CRYPTO, 0, "the key does not match the certificate");
-out:
-	BIO_free(kb);
 	if (rc < 0) {
+		EVP_PKEY_free(s->key);
+		s->key = NULL;
+	}
+	BIO_free(kb);
+	return rc;
+}
+
+int krr_signer_new(const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len,
+    struct krr_signer **out, struct krr_error *err)
+{
+	struct krr_signer *s;
+	int rc;
+
+	if (key_len > INT32_MAX)
+		return krr_fail(err, KRR_E_CRYPTO, 0, "key or certificate too large");
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
+	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0 || (rc = signer_key(s, key_pem, key_len, err)) < 0) {
 		krr_signer_free(s);
 		return rc;
 	}
@@ -134,22 +145,35 @@ out:
 	return 0;
 }
 
-int krr_signer_new_remote(const char *cert_pem, size_t cert_len, krr_sign_fn *fn, void *arg,
-    struct krr_signer **out, struct krr_error *err)
+int krr_signer_new_cert(const char *cert_pem, size_t cert_len, struct krr_signer **out, struct krr_error *err)
 {
 	struct krr_signer *s = calloc(1, sizeof(*s));
 	int rc;
 
 	if (!s)
 		return krr_fail(err, KRR_E_NOMEM, 0, "out of memory");
-	s->remote = fn;
-	s->remote_arg = arg;
 	if ((rc = signer_cert(s, cert_pem, cert_len, err)) < 0) {
+		/* Told apart for the loader: no certificate at all, or one that will not do. */
+		if (rc != -ENOMEM && !s->cert)
+			rc = -ENOENT;
 		krr_signer_free(s);
 		return rc;
 	}
 	*out = s;
 	return 0;
+}
+
+int krr_signer_set_key(struct krr_signer *s, const char *key_pem, size_t key_len, struct krr_error *err)
+{
+	if (s->key || s->remote)
+		return krr_fail(err, KRR_E_CRYPTO, 0, "the signer has a key already");
+	return signer_key(s, key_pem, key_len, err);
+}
+
+void krr_signer_set_remote(struct krr_signer *s, krr_sign_fn *fn, void *arg)
+{
+	s->remote = fn;
+	s->remote_arg = arg;
 }
 
 int krr_sign_digest(const struct krr_signer *s, const unsigned char digest[32], unsigned char rs[64])
@@ -768,7 +792,7 @@ static int copy_signer(const struct signer_entry *e, struct krr_verdict *out)
 }
 
 /* Verify one document; the embedded KRR, if any, is left to the caller. */
-static int verify_doc(struct krr_verifier *v, xmlDocPtr doc, const struct krr *k,
+static int verify_doc(struct krr_verifier *v, xmlDocPtr doc, const char *id_value,
     int64_t now, struct krr_verdict *out)
 {
 	xmlNodePtr root = xmlDocGetRootElement(doc), sig = root_signature(root);
@@ -778,9 +802,9 @@ static int verify_doc(struct krr_verifier *v, xmlDocPtr doc, const struct krr *k
 
 	if (!sig)
 		return krr_fail(&out->why, KRR_E_UNSIGNED, root->line, "the KRR is not signed");
-	if (!reference_is_root(sig, k->id))
+	if (!reference_is_root(sig, id_value))
 		return krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
-		    "the signature must have one Reference, to #%s", k->id);
+		    "the signature must have one Reference, to #%s", id_value);
 	if ((signer = signer_of(v, sig, now, &out->why)) == NULL)
 		return out->why.code == KRR_E_NOMEM ? -ENOMEM : -EPERM;
 	if (register_ids(doc, root, &out->why) < 0)
@@ -803,51 +827,58 @@ static int verify_doc(struct krr_verifier *v, xmlDocPtr doc, const struct krr *k
 	/* No wrapping, again after the fact: one Reference, resolving to this very element. */
 	xmlSecDSigReferenceCtxPtr ref = xmlSecPtrListGetSize(&ctx->signedInfoReferences) == 1
 	    ? xmlSecPtrListGetItem(&ctx->signedInfoReferences, 0) : NULL;
-	xmlAttrPtr id = xmlGetID(doc, (const xmlChar *)k->id);
+	xmlAttrPtr id = xmlGetID(doc, (const xmlChar *)id_value);
 	bool bound = ref && ref->uri && ref->uri[0] == '#' &&
-	    strcmp((const char *)ref->uri + 1, k->id) == 0 && id && id->parent == root;
+	    strcmp((const char *)ref->uri + 1, id_value) == 0 && id && id->parent == root;
 	xmlSecDSigCtxDestroy(ctx);
 	if (!bound)
 		return krr_fail(&out->why, KRR_E_REFERENCE, sig->line,
-		    "the signature must have one Reference, to #%s", k->id);
+		    "the signature must have one Reference, to #%s", id_value);
 	if (copy_signer(signer, out) < 0)
 		return -ENOMEM;
 	out->valid = true;
 	return 0;
 }
 
-int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
-    struct krr_verdict *out)
+int krr_verify_doc(struct krr_verifier *v, struct krr_doc *d, int64_t now, struct krr_verdict *out)
 {
-	struct krr *k = NULL;
-	xmlDocPtr doc = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	out->embedded_valid = -1;
-	if (krr_parse(xml, len, &doc, &out->why) < 0)
-		return out->why.code == KRR_E_NOMEM ? -ENOMEM : 0;
-	if ((rc = krr_decode_doc(doc, &k, &out->why)) < 0) {
-		xmlFreeDoc(doc);
-		return rc == -ENOMEM ? rc : 0;
-	}
-	rc = verify_doc(v, doc, k, now, out);
-	xmlFreeDoc(doc);
-	if (rc == -ENOMEM) {
-		krr_free(k);
+	if ((rc = verify_doc(v, d->xml, d->id, now, out)) == -ENOMEM) {
 		krr_verdict_clear(out);
 		return rc;
 	}
-	/* An embedded KRR stands on its own signature (TS 33.180 5.2.8). */
-	if (k->embedded_xml) {
+	/* An embedded KRR stands on its own signature (TS 33.180 5.2.8): on its copy made while decoding. */
+	if (d->embedded) {
 		struct krr_verdict inner;
-		rc = krr_verify(v, k->embedded_xml, strlen(k->embedded_xml), now, &inner);
-		if (rc == 0) {
+		memset(&inner, 0, sizeof(inner));
+		rc = verify_doc(v, d->embedded, d->embedded_id, now, &inner);
+		if (rc != -ENOMEM) {
 			out->embedded_valid = inner.valid;
 			out->embedded_why = inner.why;
-			krr_verdict_clear(&inner);
+		}
+		krr_verdict_clear(&inner);
+		if (rc == -ENOMEM) {
+			krr_verdict_clear(out);
+			return rc;
 		}
 	}
-	krr_free(k);
-	return rc == -ENOMEM ? rc : 0;
+	return 0;
+}
+
+int krr_verify(struct krr_verifier *v, const char *xml, size_t len, int64_t now,
+    struct krr_verdict *out)
+{
+	struct krr_doc *d;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	out->embedded_valid = -1;
+	if ((rc = krr_doc_parse(xml, len, &d, &out->why)) < 0)
+		return rc == -ENOMEM ? rc : 0;
+	rc = krr_verify_doc(v, d, now, out);
+	krr_doc_free(d);
+	return rc;
 }

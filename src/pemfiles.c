@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,47 @@ int pem_read_path(const char *path, size_t max, char **buf, size_t *len, char *w
 	}
 	b[n] = '\0';
 	*buf = b;
+	*len = n;
+	return 0;
+}
+
+int pem_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else if (S_ISDIR(st.st_mode))
+		rc = -EISDIR;
+	else if (st.st_size < 0 || (uintmax_t)st.st_size > max)
+		rc = -EFBIG;
+	else if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+		rc = -ENOMEM;
+	while (rc == 0 && n < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -errno;
+		else if (r == 0)
+			break;
+		else
+			n += (size_t)r;
+	}
+	close(fd);
+	if (rc < 0) {
+		if (buf)
+			explicit_bzero(buf, n);
+		free(buf);
+		return rc;
+	}
+	buf[n] = '\0';
+	*out = buf;
 	*len = n;
 	return 0;
 }

@@ -12,4 +12,12 @@
  */
 int pem_read_path(const char *path, size_t max, char **buf, size_t *len, char *why, size_t cap);
 
+/*
+ * The regular file at path, whole, into one NUL-terminated buffer (free
+ * it; it may hold a private key: clear it first).  0, or a negative errno:
+ * -EISDIR for a folder, -EFBIG above max octets, -ENOMEM, or open's and
+ * read's.  Nothing is left in memory on failure.
+ */
+int pem_read_file(const char *path, size_t max, char **buf, size_t *len);
+
 #endif

@@ -131,7 +131,7 @@ static void krr_id(const struct policy_request *req, int64_t now, const char *sa
 /* Build, encode (and sign) the KRR we send upstream. */
 static int make_krr(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
     const char *salt, const char *const uris[KRR_URI__COUNT], const struct kms_set *ai,
-    const struct kms_set *ar, const char *embed, struct policy_outcome *out)
+    const struct kms_set *ar, const char *embed, const struct krr_doc *embed_doc, struct policy_outcome *out)
 {
 	struct krr *k = krr_new();
 	struct krr_error err;
@@ -152,9 +152,11 @@ static int make_krr(const struct policy_ctx *c, const struct policy_request *req
 		rc = krr_list_add(&k->accept_receiver, ar->v[i]) == -ENOMEM ? -ENOMEM : 0;
 	if (rc == 0 && embed && (k->embedded_xml = strdup(embed)) == NULL)
 		rc = -ENOMEM;
+	k->embedded_doc = embed_doc;	/* embed as parsed already: not parsed again */
 	if (rc == 0)
 		rc = c->signer ? krr_encode_signed(k, c->signer, &out->krr_xml, &out->krr_len, &err)
 			       : krr_encode(k, &out->krr_xml, &out->krr_len, &err);
+	k->embedded_doc = NULL;		/* not ours to keep */
 	if (rc < 0) {
 		krr_free(k);
 		return rc;
@@ -309,7 +311,7 @@ static int own_decision(const struct policy_ctx *c, const struct policy_request 
 	};
 	out->decision = POLICY_KRR;
 	out->status = 488;
-	return make_krr(c, req, now, embed ? "replace" : "own", uris, &ai, &ar, embed, out);
+	return make_krr(c, req, now, embed ? "replace" : "own", uris, &ai, &ar, embed, NULL, out);
 }
 
 /*
@@ -555,6 +557,7 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 	const struct policy_imessage *im = req->mikey == POLICY_MIKEY && req->n_im ? &req->im[0] : NULL;
 	struct lookup_result res;
 	struct krr *got = NULL;
+	struct krr_doc *parsed = NULL;
 	struct krr_error err;
 	int rc = 0;
 
@@ -581,14 +584,14 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 	if (ls == LOOKUP_FAILED && out->target && c->conf->policy.on_lookup_failure == CONF_FORWARD)
 		ls = LOOKUP_NOT_FOUND;
 
-	/* 1: its signature. */
-	if (krr_decode(body, len, &got, &err) < 0) {
+	/* 1: its signature; one parse feeds the decoding, the verification and any embedding. */
+	if (krr_doc_parse(body, len, &parsed, &err) < 0) {
 		out->signature = "malformed";
-	} else if (!got->is_signed) {
+	} else if (!(got = krr_doc_take(parsed))->is_signed) {
 		out->signature = "unsigned";
 	} else if (c->verifier) {
 		struct krr_verdict v;
-		if ((rc = krr_verify(c->verifier, body, len, now, &v)) < 0)
+		if ((rc = krr_verify_doc(c->verifier, parsed, now, &v)) < 0)
 			goto out;
 		out->signature = v.valid ? "valid" : "invalid";
 		if (v.valid && v.signer && (out->signer = strdup(v.signer)) == NULL)
@@ -652,7 +655,7 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = make_krr(c, req, now, "replace", uris, &ai, &ar, doc, out);
+	rc = make_krr(c, req, now, "replace", uris, &ai, &ar, doc, parsed, out);
 	free(doc);
 	out->decision = POLICY_REPLACE;
 	out->rule = step(c, "2b/3c:replace", "3b:replace");
@@ -661,6 +664,7 @@ out:
 	if (rc == 0)
 		rc = audit(c, req, im, now, got ? got : out->krr, out);
 	krr_free(got);
+	krr_doc_free(parsed);
 	if (rc < 0)
 		policy_outcome_clear(out);
 	return rc;

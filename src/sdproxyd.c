@@ -71,7 +71,7 @@ static void report(struct conf_diags *d, const char *prefix, bool to_stderr)
 static int load(const char *path, struct world **w, const char *prefix, bool to_stderr)
 {
 	struct conf_diags d = { 0 };
-	int rc = world_load(path, true, w, &d);
+	int rc = world_load(path, WORLD_ALL, w, &d);
 
 	if (rc == -ENOMEM && d.n == 0)
 		conf_diags_add(&d, path, 0, "out of memory");

@@ -45,8 +45,8 @@ static bool tool_loop(void)
 	return true;
 }
 
-/* Load the configuration as the daemon would; NULL after printing why. */
-static struct world *load(const char *path, bool keys)
+/* Load the configuration as the daemon would, with the files need names (world_load); NULL after printing why. */
+static struct world *load(const char *path, unsigned need)
 {
 	struct conf_diags d = { 0 };
 	struct world *w = NULL;
@@ -57,7 +57,7 @@ static struct world *load(const char *path, bool keys)
 	}
 	if (!tool_loop())
 		return NULL;
-	int rc = world_load(path, keys, &w, &d);
+	int rc = world_load(path, need, &w, &d);
 	for (size_t i = 0; i < d.n; i++)
 		fprintf(stderr, "%s\n", d.msg[i]);
 	conf_diags_clear(&d);
@@ -229,7 +229,8 @@ int sdtool_lookup(int argc, char **argv)
 		sdtool_err("%s", usage);
 		return SDTOOL_USAGE;
 	}
-	struct world *w = load(path, false);
+	/* A lookup neither signs nor verifies: no KRR or TLS file is read. */
+	struct world *w = load(path, 0);
 	if (!w)
 		return SDTOOL_BAD_INPUT;
 	const char *user = argv[optind];
@@ -422,7 +423,8 @@ int sdtool_decide(int argc, char **argv)
 		return SDTOOL_BAD_INPUT;
 	}
 	rc = SDTOOL_BAD_INPUT;
-	if ((w = load(path, true)) == NULL)
+	/* A decision may sign our own KRR and verify one from downstream; it never speaks TLS. */
+	if ((w = load(path, WORLD_SIGN | WORLD_VERIFY)) == NULL)
 		goto out;
 	if ((f = sipread_facts(sipread_sip(m))) == NULL) {
 		sdtool_err("out of memory");

@@ -26,20 +26,31 @@ struct world {
 	unsigned generation;		/* set by the owner; 0 for the tool */
 };
 
+/* What a load reads besides the configuration, its KmsCertificate folder and its lookup (flags). */
+enum world_need {
+	WORLD_VERIFY = 1 << 0,	/* krr.trust_anchors and krr.crl: a verifier */
+	WORLD_SIGN = 1 << 1,	/* krr.certificate and krr.private_key (or the remote signer): a signer */
+	WORLD_TLS = 1 << 2,	/* tls.certificate, tls.private_key, tls.ca: checked as the SIP stack will use them */
+	WORLD_ALL = WORLD_VERIFY | WORLD_SIGN | WORLD_TLS,
+};
+
 /*
- * Load path: the configuration, the KMS registry (with the KmsCertificate
- * folder), the lookup backend and, when keys is set, the KRR signing
- * certificate and key (checked to match) and the trust anchors.  Every
- * problem goes to diags as "file:line: message" or "file: message" (the
+ * Load path: the configuration (conf_load), then, once it is valid, every
+ * file it names that need asks for, each read once: the KmsCertificate
+ * folder (the KMS registry), the lookup backend, and per need the KRR
+ * signing certificate and key (checked to match), the trust anchors and
+ * CRLs, the TLS files.  Every problem goes to diags as "file:line: key:
+ * message" at the setting that names the file, or "file: message" (the
  * caller clears it).  Returns 0 with *out holding one reference, -EINVAL
- * when there are problems, -ENOMEM.  krr_global_init must have run.
+ * when there are problems, -ENOMEM.
  */
-int world_load(const char *path, bool keys, struct world **out, struct conf_diags *diags);
+int world_load(const char *path, unsigned need, struct world **out, struct conf_diags *diags);
 
 /*
  * From now on (for this process) world_load reads no KRR private key: the
  * signer it makes has krr.certificate and signs through fn, with arg (the
- * daemon: its signer process); conf_load checks no key either.
+ * daemon: its signer process, which reads and checks the key).  NULL: read
+ * it again.
  */
 void world_set_remote_signer(krr_sign_fn *fn, void *arg);
 

@@ -47,6 +47,13 @@ void xmlsafe_global_init(void)
 	xmlSetExternalEntityLoader(no_loading);
 }
 
+static unsigned long parses;
+
+unsigned long xmlsafe_parse_count(void)
+{
+	return parses;
+}
+
 static const void *find(const char *buf, size_t len, const char *what)
 {
 	return memmem(buf, len, what, strlen(what));
@@ -72,6 +79,7 @@ int xmlsafe_parse(const char *buf, size_t len, size_t max, xmlDocPtr *out,
 	xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
 	if (!ctxt)
 		return fail(err, XMLSAFE_E_NOMEM, 0, "out of memory");
+	parses++;
 	xmlDocPtr doc = xmlCtxtReadMemory(ctxt, buf, (int)len, NULL, NULL,
 	    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
 	if (!doc || !ctxt->wellFormed) {

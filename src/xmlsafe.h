@@ -32,6 +32,9 @@ struct xmlsafe_error {
 int xmlsafe_parse(const char *buf, size_t len, size_t max, xmlDocPtr *doc,
     struct xmlsafe_error *err);
 
+/* How many times this process has run libxml2's parser through xmlsafe_parse (tests count parses). */
+unsigned long xmlsafe_parse_count(void);
+
 /* Keep libxml2 quiet (errors come back through xmlsafe_parse) and offline; once per process. */
 void xmlsafe_global_init(void);
 

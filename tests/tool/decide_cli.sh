@@ -250,6 +250,16 @@ bad_conf "a lookup entry naming an unknown KMS" bad-kms.conf "$(grep -n 'kms.now
 head -n 12 "$WORK/primary.conf" >"$WORK/bad-syntax.conf"
 bad_conf "a file cut inside server = {" bad-syntax.conf 13 "syntax error"
 
+# lookup reads no KRR key: an unreadable private key is decide's problem (it signs), not lookup's
+edit primary.conf no-key.conf 's|private_key = "home.example/krr-key.pem"|private_key = "home.example/no-such-key.pem"|'
+run "$SDTOOL" lookup -c "$WORK/no-key.conf" "$BOB"
+is "lookup -c with an unreadable krr.private_key: it reads no key: exit 0, nothing on stderr" "$RC $(size "$WORK/err")" "0 0"
+run "$SDTOOL" decide -c "$WORK/no-key.conf" --json "$WORK/ok4.sip"
+n_l=$(grep -n 'no-such-key.pem' "$WORK/no-key.conf" | cut -d: -f1)
+is "decide -c with an unreadable krr.private_key: exit 1, 'no-key.conf:$n_l: krr.private_key: cannot read ...' on stderr" \
+	"$RC $(head -n 1 "$WORK/err")" \
+	"1 $WORK/no-key.conf:$n_l: krr.private_key: cannot read $WORK/home.example/no-such-key.pem: No such file or directory"
+
 # bad usage: exit 2, a usage or option message on stderr, nothing on stdout
 # usage NAME COMMAND...
 usage() {

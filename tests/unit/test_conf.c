@@ -1,4 +1,8 @@
-/* Unit tests of the configuration loader: good and bad files, every problem reported, paths, the examples. */
+/*
+ * Unit tests of the configuration loader: good and bad files, every problem
+ * reported, paths, the examples; and that conf_load reads the configuration
+ * alone, the files it names being world_load's to read.
+ */
 #include "config.h"
 
 #include <dirent.h>
@@ -10,6 +14,7 @@
 
 #include "conf.h"
 #include "testutil.h"
+#include "world.h"
 
 /* tests/conf (good/, bad/, keys/); the example configurations are in conf/ at the top. */
 #ifndef TEST_CONF
@@ -312,12 +317,16 @@ END_TEST
 
 /* ---- every file of bad/ gives the messages of its .expect (the first one first) ---- */
 
+/*
+ * Through world_load, the one loader: conf_load's messages, or (for a
+ * configuration that holds) those about the files it names.
+ */
 START_TEST(test_bad)
 {
 	const char *name = bad_names[_i];
 	char *path, *expect_path, *base, *dir = real(TEST_CONF "/bad");
 	char *text, *save = NULL;
-	struct conf *c = (struct conf *)&c;
+	struct world *w = (struct world *)&w;
 	struct conf_diags d = { 0 };
 	size_t n = 0;
 	FILE *f;
@@ -330,8 +339,8 @@ START_TEST(test_bad)
 	ck_assert_uint_gt(fread(text, 1, 65535, f), 0);
 	fclose(f);
 
-	ck_assert_int_eq(conf_load(path, &c, &d), -EINVAL);
-	ck_assert_ptr_eq(c, (struct conf *)&c);		/* untouched */
+	ck_assert_int_eq(world_load(path, WORLD_ALL, &w, &d), -EINVAL);
+	ck_assert_ptr_eq(w, (struct world *)&w);		/* untouched */
 	ck_assert_msg(d.n > 0, "%s: no message", name);
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
 		ck_assert_msg(n < d.n, "%s: message %zu missing: %s\ngot:%s", name, n + 1, line, all(&d));
@@ -346,6 +355,89 @@ START_TEST(test_bad)
 	free(base);
 	free(expect_path);
 	free(path);
+	free(dir);
+}
+END_TEST
+
+static char *write_tmp(char *dir, const char *name, const char *text);
+
+/*
+ * conf_load alone reads no file the configuration names: on every bad file
+ * it gives world_load's messages, or none at all when those are about the
+ * files (an unreadable key, a folder that is not there).
+ */
+START_TEST(test_bad_conf_only)
+{
+	const char *name = bad_names[_i];
+	char *path;
+	struct conf *c = NULL;
+	struct world *w = NULL;
+	struct conf_diags dc = { 0 }, dw = { 0 };
+
+	ck_assert_int_ge(asprintf(&path, "%s/bad/%s.conf", TEST_CONF, name), 0);
+	int rc = conf_load(path, &c, &dc);
+	ck_assert_int_eq(world_load(path, WORLD_ALL, &w, &dw), -EINVAL);
+	if (rc == 0) {
+		ck_assert_msg(dc.n == 0, "%s:%s", name, all(&dc));
+		/* What world_load found is in the files: each message is about a path setting. */
+		for (size_t i = 0; i < dw.n; i++)
+			ck_assert_msg(strstr(dw.msg[i], ": krr.") || strstr(dw.msg[i], ": tls.") ||
+			    strstr(dw.msg[i], ": kms_certificates: "), "%s: %s", name, dw.msg[i]);
+		conf_free(c);
+	} else {
+		ck_assert_int_eq(rc, -EINVAL);
+		ck_assert_msg(dc.n == dw.n, "%s: conf_load:%s\nworld_load:%s", name, all(&dc), all(&dw));
+		for (size_t i = 0; i < dc.n; i++)
+			ck_assert_str_eq(dc.msg[i], dw.msg[i]);
+	}
+	conf_diags_clear(&dc);
+	conf_diags_clear(&dw);
+	free(path);
+}
+END_TEST
+
+/* Each path setting's place, for the loader's messages; @include'd ones name their file. */
+START_TEST(test_path_places)
+{
+	char tmp[] = "/tmp/mcx-conf-test.XXXXXX", *dir, *main_path, *part, *want;
+	struct conf *c = load_ok(TEST_CONF "/good/relative.conf");
+	struct world *w = (struct world *)&w;
+	struct conf_diags d = { 0 };
+
+	ck_assert_ptr_null(c->krr.certificate_at.file);
+	ck_assert_int_gt(c->krr.certificate_at.line, 0);
+	ck_assert_int_gt(c->krr.private_key_at.line, c->krr.certificate_at.line);
+	ck_assert_int_gt(c->kms_certificates_at.line, 0);
+	ck_assert_int_eq(c->krr.crl_at.line, 0);	/* not set */
+	conf_free(c);
+
+	ck_assert_ptr_nonnull(mkdtemp(tmp));
+	dir = real(tmp);
+	part = write_tmp(dir, "part.conf", "krr = {\n  trust_anchors = \"nowhere.pem\";\n};\n");
+	main_path = write_tmp(dir, "main.conf",
+	    "server = { uri = \"sip:s@h\"; kms_uri = \"k\"; };\nkms = ( { uri = \"k\"; role = \"home\"; } );\n"
+	    "@include \"part.conf\"\n");
+	c = load_ok(main_path);
+	ck_assert_str_eq(c->krr.trust_anchors_at.file, part);
+	ck_assert_int_eq(c->krr.trust_anchors_at.line, 2);
+	conf_free(c);
+	ck_assert_int_eq(world_load(main_path, WORLD_VERIFY, &w, &d), -EINVAL);
+	ck_assert_uint_eq(d.n, 1);
+	ck_assert_int_ge(asprintf(&want, "%s:2: krr.trust_anchors: cannot read %s/nowhere.pem: No such file or directory",
+	    part, dir), 0);
+	ck_assert_str_eq(d.msg[0], want);
+	conf_diags_clear(&d);
+	/* Not asked for: not read. */
+	ck_assert_int_eq(world_load(main_path, WORLD_SIGN | WORLD_TLS, &w, &d), 0);
+	ck_assert_uint_eq(d.n, 0);
+	ck_assert_ptr_null(w->verifier);
+	world_unref(w);
+	unlink(part);
+	unlink(main_path);
+	rmdir(dir);
+	free(want);
+	free(part);
+	free(main_path);
 	free(dir);
 }
 END_TEST
@@ -464,9 +556,14 @@ START_TEST(test_examples)
 	ck_assert_int_eq(system(cmd), 0);
 	free(cmd);
 
-	/* No keys yet: each one is reported unreadable, at its line, and nothing else. */
+	/* No keys yet: the configuration holds, and each key file is reported unreadable, at its line, and nothing else. */
 	p = join(dir, "/primary.conf");
-	ck_assert_int_eq(conf_load(p, &c, &d), -EINVAL);
+	c = load_ok(p);
+	conf_free(c);
+	c = NULL;
+	struct world *w = NULL;
+	ck_assert_int_eq(world_load(p, WORLD_ALL, &w, &d), -EINVAL);
+	ck_assert_ptr_null(w);
 	ck_assert_msg(d.n == 3, "%zu messages:%s", d.n, all(&d));
 	for (size_t i = 0; i < 3; i++) {
 		char *want;
@@ -648,6 +745,8 @@ static Suite *conf_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("bad files");
 	tcase_add_loop_test(tc, test_bad, 0, (int)n_bad);
+	tcase_add_loop_test(tc, test_bad_conf_only, 0, (int)n_bad);
+	tcase_add_test(tc, test_path_places);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("every problem");
 	tcase_add_test(tc, test_every_problem);

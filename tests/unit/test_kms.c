@@ -158,9 +158,12 @@ START_TEST(test_registry_errors)
 	struct kms_registry *r = NULL;
 	struct conf *c = conf_with(NULL, 0, "/nonexistent/kms.d");
 
+	/* Reported at the setting, as the configuration's other problems are. */
+	c->path = (char *)"mcx.conf";
+	c->kms_certificates_at.line = 7;
 	ck_assert_int_eq(kms_registry_build(c, &r, &d), -EINVAL);
 	ck_assert_uint_eq(d.n, 1);
-	ck_assert_ptr_nonnull(strstr(d.msg[0], "/nonexistent/kms.d: kms_certificates: cannot read the folder"));
+	ck_assert_str_eq(d.msg[0], "mcx.conf:7: kms_certificates: cannot read /nonexistent/kms.d: No such file or directory");
 	for (size_t i = 0; i < d.n; i++)
 		free(d.msg[i]);
 	free(d.msg);

@@ -8,6 +8,7 @@
 
 #include "krr.h"
 #include "testutil.h"
+#include "xmlsafe.h"
 
 #define NS "urn:3gpp:ns:mcsecKMSKRR:1.0"
 #define T_2026 1795946400	/* 2026-11-29T10:00:00Z */
@@ -517,6 +518,58 @@ START_TEST(test_embedded_signatures)
 }
 END_TEST
 
+/* One parse feeds the decoding, the signature check and the embedded KRR's check: none parses again. */
+START_TEST(test_parsed_once)
+{
+	struct krr_verifier *v = verifier("ca.pem");
+	int64_t now = (int64_t)time(NULL);
+	char *inner = signed_doc("inner", NULL);
+	char *outer = signed_doc("outer", inner);
+	char *broken = replace(inner, "kms.partner.example", "kms.partner.examplf");
+	char *outer2 = signed_doc("outer", broken);
+	struct krr_verdict vd;
+	struct krr_doc *d;
+	struct krr_error err;
+	unsigned long before = xmlsafe_parse_count();
+
+	ck_assert_int_eq(krr_doc_parse(outer, strlen(outer), &d, &err), 0);
+	ck_assert_uint_eq(xmlsafe_parse_count(), before + 1);
+	ck_assert_str_eq(krr_doc_krr(d)->id, "outer");
+	ck_assert_str_eq(krr_doc_krr(d)->embedded_xml, inner);
+	/* Handed over, the KRR is the caller's; the document still verifies, embedded KRR and all. */
+	struct krr *k = krr_doc_take(d);
+	ck_assert_ptr_null(krr_doc_krr(d));
+	ck_assert_int_eq(krr_verify_doc(v, d, now, &vd), 0);
+	ck_assert(vd.valid);
+	ck_assert_int_eq(vd.embedded_valid, 1);
+	krr_verdict_clear(&vd);
+	krr_free(k);
+	krr_doc_free(d);
+	ck_assert_uint_eq(xmlsafe_parse_count(), before + 1);
+
+	/* krr_verify: one parse too, and a broken embedded signature still found. */
+	ck_assert_int_eq(krr_verify(v, outer2, strlen(outer2), now, &vd), 0);
+	ck_assert_uint_eq(xmlsafe_parse_count(), before + 2);
+	ck_assert(vd.valid);
+	ck_assert_int_eq(vd.embedded_valid, 0);
+	ck_assert_int_eq(vd.embedded_why.code, KRR_E_SIGNATURE);
+	krr_verdict_clear(&vd);
+
+	/* Not a KRR: the error of krr_decode, nothing to free. */
+	d = (struct krr_doc *)&d;
+	ck_assert_int_eq(krr_doc_parse("<x/>", 4, &d, &err), -EBADMSG);
+	ck_assert_int_eq(err.code, KRR_E_ROOT);
+	ck_assert_ptr_eq(d, (struct krr_doc *)&d);
+	krr_doc_free(NULL);
+
+	free(outer2);
+	free(broken);
+	free(outer);
+	free(inner);
+	krr_verifier_free(v);
+}
+END_TEST
+
 /* Signature wrapping: a forged root reuses a signature whose Reference names a hidden copy. */
 START_TEST(test_wrapping)
 {
@@ -616,6 +669,7 @@ static Suite *krr_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_sign_verify);
 	tcase_add_test(tc, test_embedded_signatures);
+	tcase_add_test(tc, test_parsed_once);
 	tcase_add_test(tc, test_wrapping);
 	tcase_add_test(tc, test_signer_checks);
 	suite_add_tcase(s, tc);

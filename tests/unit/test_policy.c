@@ -12,6 +12,7 @@
 #include "policy.h"
 #include "timeutil.h"
 #include "testutil.h"
+#include "xmlsafe.h"
 
 #define NOW_ISO "2026-11-29T10:00:00Z"
 
@@ -549,7 +550,10 @@ START_TEST(test_krr_pass)
 
 	c.verifier = verifier;
 	conf.server.role = CONF_PARTNER;
+	unsigned long parses = xmlsafe_parse_count();
 	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
+	/* Decoded and verified from one parse. */
+	ck_assert_uint_eq(xmlsafe_parse_count(), parses + 1);
 	ck_assert_int_eq(o.decision, POLICY_PASS);
 	ck_assert_str_eq(o.rule, "3b:pass");
 	ck_assert_int_eq(o.status, 488);
@@ -580,7 +584,10 @@ START_TEST(test_krr_replace)
 	c.verifier = verifier;
 	c.signer = signer;
 	conf.server.role = CONF_PRIMARY;
+	unsigned long parses = xmlsafe_parse_count();
 	ck_assert_int_eq(policy_decide_krr(&c, &inv.r, xml, len, NOW_REAL, &o), 0);
+	/* Decoded, verified and embedded in ours from one parse. */
+	ck_assert_uint_eq(xmlsafe_parse_count(), parses + 1);
 	ck_assert_int_eq(o.decision, POLICY_REPLACE);
 	ck_assert_str_eq(o.rule, "2b/3c:replace");
 	ck_assert_ptr_nonnull(o.krr);
