@@ -1,7 +1,6 @@
 /* The "ldap" lookup backend: a directory asked asynchronously on Sofia's event loop, with a cache. */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -23,6 +22,7 @@
 #include "conf.h"
 #include "log.h"
 #include "lookup.h"
+#include "lookup_entry.h"
 #include "lookup_ldap.h"
 
 /*
@@ -50,7 +50,6 @@
 #define TICK_MS			50
 #define BACKOFF_FIRST_MS	1000
 #define BACKOFF_MAX_MS		30000
-#define VALUE_MAX		4096		/* the schema's bound on mcxSecurityDomain */
 #define ATTR_USER		"mcxUserUri"
 #define ATTR_DOMAIN		"mcxSecurityDomain"
 
@@ -68,9 +67,9 @@ struct settings {
 struct answer {
 	unsigned refs;
 	enum lookup_status status;	/* FOUND, NOT_FOUND or FAILED */
-	struct lookup_result res;	/* FOUND: views into text */
+	struct lookup_result res;	/* FOUND: views into arena */
 	int64_t fetched_ms;
-	char text[];
+	char *arena;
 };
 
 struct centry {
@@ -293,7 +292,7 @@ static int settings_key(const struct settings *s, unsigned char key[32])
 
 static struct answer *answer_status(enum lookup_status st)
 {
-	struct answer *a = calloc(1, sizeof(*a) + 1);
+	struct answer *a = calloc(1, sizeof(*a));
 
 	if (a) {
 		a->refs = 1;
@@ -305,121 +304,36 @@ static struct answer *answer_status(enum lookup_status st)
 
 static void answer_unref(struct answer *a)
 {
-	if (a && --a->refs == 0)
+	if (a && --a->refs == 0) {
+		free(a->arena);
 		free(a);
-}
-
-/* Split "kms ext1 ext2" (after an optional "{N}") into d, copying into *cursor. */
-static const char *parse_domain(const char *v, size_t len, struct lookup_domain *d, char **cursor)
-{
-	size_t i = 0;
-
-	if (len > VALUE_MAX)
-		return "longer than 4096 octets";
-	if (len && v[0] == '{') {
-		while (i < len && v[i] != '}')
-			i++;
-		if (i == len)
-			return "an unterminated {N} prefix";
-		i++;
 	}
-	d->kms = NULL;
-	d->n_external = 0;
-	while (i < len) {
-		if (v[i] == ' ') {
-			i++;
-			continue;
-		}
-		size_t start = i;
-		while (i < len && v[i] != ' ') {
-			unsigned char ch = (unsigned char)v[i];
-			if (ch < 0x21 || ch > 0x7e)
-				return "a character that no KMS URI has";
-			i++;
-		}
-		char *tok = *cursor;
-		memcpy(tok, v + start, i - start);
-		tok[i - start] = '\0';
-		*cursor += i - start + 1;
-		if (!d->kms)
-			d->kms = tok;
-		else if (d->n_external == LOOKUP_MAX_EXTERNAL)
-			return "more than 32 external KMSs";
-		else
-			d->external[d->n_external++] = tok;
-	}
-	return d->kms ? NULL : "no KMS URI";
-}
-
-/* The {N} of an ordered value, or -1 without one. */
-static long order_of(const struct berval *v)
-{
-	if (v->bv_len < 3 || v->bv_val[0] != '{' || !isdigit((unsigned char)v->bv_val[1]))
-		return -1;
-	long n = 0;
-	for (size_t i = 1; i < v->bv_len && v->bv_val[i] != '}'; i++) {
-		if (!isdigit((unsigned char)v->bv_val[i]) || n > 1000000)
-			return -1;
-		n = n * 10 + (v->bv_val[i] - '0');
-	}
-	return n;
 }
 
 /*
- * The answer from an entry's mcxSecurityDomain values: each one domain,
- * ordered by {N} when every value has one, else as the directory gave them.
- * NULL with *why on a value that cannot be used (the whole answer fails:
- * half an entry is not an answer) or out of memory (*why NULL).
+ * The answer of an entry: its mcxSecurityDomain values read by
+ * lookup_entry_answer.  NULL with *why when the entry cannot be an answer,
+ * NULL with *why NULL when out of memory.
  */
 static struct answer *answer_from_entry(const char *dn, struct berval **vals, const char *origin,
     const char **why)
 {
-	size_t n = ldap_count_values_len(vals), total = strlen(dn) + 1, order[LOOKUP_MAX_DOMAINS];
-	long keys[LOOKUP_MAX_DOMAINS];
-	bool ordered = true;
+	struct lookup_value v[LOOKUP_MAX_DOMAINS + 1];
+	size_t n = 0;
 	struct answer *a;
 
 	*why = NULL;
-	if (n == 0) {
-		*why = "no " ATTR_DOMAIN " value";
+	for (; vals && vals[n] && n <= LOOKUP_MAX_DOMAINS; n++)
+		v[n] = (struct lookup_value){ vals[n]->bv_val, vals[n]->bv_len };
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	if ((a->arena = lookup_entry_answer(dn, v, n, &a->res, why)) == NULL) {
+		free(a);
 		return NULL;
 	}
-	if (n > LOOKUP_MAX_DOMAINS) {
-		*why = "more than 16 " ATTR_DOMAIN " values";
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		total += vals[i]->bv_len + 1;
-		order[i] = i;
-		keys[i] = order_of(vals[i]);
-		ordered = ordered && keys[i] >= 0;
-	}
-	if (ordered) {
-		/* Insertion sort: at most 16 values. */
-		for (size_t i = 1; i < n; i++)
-			for (size_t j = i; j > 0 && keys[order[j - 1]] > keys[order[j]]; j--) {
-				size_t t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
-	}
-	if ((a = calloc(1, sizeof(*a) + total)) == NULL)
-		return NULL;
 	a->refs = 1;
 	a->status = LOOKUP_FOUND;
 	a->fetched_ms = now_ms();
-	char *cursor = a->text;
-	strcpy(cursor, dn);
-	a->res.matched = cursor;
-	cursor += strlen(dn) + 1;
-	for (size_t i = 0; i < n; i++) {
-		const struct berval *v = vals[order[i]];
-		if ((*why = parse_domain(v->bv_val, v->bv_len, &a->res.domain[i], &cursor)) != NULL) {
-			free(a);
-			return NULL;
-		}
-	}
-	a->res.n = n;
 	a->res.origin = origin;
 	return a;
 }
@@ -602,15 +516,14 @@ static void fail_all(struct client *c)
 /* The filter for user: its own entry, or its domain's "scheme:*@host" entry. */
 static char *filter_for(const char *user)
 {
-	const char *colon = strchr(user, ':'), *at = strrchr(user, '@');
 	struct berval in, exact = { 0, NULL }, wide = { 0, NULL };
-	char *domain = NULL, *f = NULL;
+	char domain[USER_MAX + 4], *f = NULL;
 
 	in.bv_val = (char *)user;
 	in.bv_len = strlen(user);
 	if (ldap_bv2escaped_filter_value(&in, &exact) != 0)
 		return NULL;
-	if (colon && at && colon < at && asprintf(&domain, "%.*s:*%s", (int)(colon - user), user, at) >= 0) {
+	if (lookup_domain_pattern(user, domain, sizeof(domain))) {
 		in.bv_val = domain;
 		in.bv_len = strlen(domain);
 		if (ldap_bv2escaped_filter_value(&in, &wide) != 0)
@@ -623,7 +536,6 @@ static char *filter_for(const char *user)
 		f = NULL;
 	ber_memfree(exact.bv_val);
 	ber_memfree(wide.bv_val);
-	free(domain);
 	return f;
 }
 
@@ -956,6 +868,8 @@ static void take_result(struct client *c, LDAPMessage *msg)
 			if (!a && why)
 				log_error("lookup: directory entry %s: %s: %s (the lookup of %s fails)", dn, ATTR_DOMAIN, why,
 				    q->user);
+			else if (!a)
+				log_error("lookup: out of memory reading directory entry %s", dn);
 			answer_unref(best);
 			best = a;
 			best_exact = exact;

@@ -1,7 +1,7 @@
 # Replays every fuzz target's corpus (seeds and what fuzzing found) through the target.
 . "$top_srcdir/tests/lib.sh"
 
-for target in mikey extract krr kmscert conf sipread; do
+for target in mikey extract krr kmscert conf sipread ldapentry; do
 	corpus="$top_srcdir/tests/fuzz/corpus/$target"
 	n=$(ls "$corpus" | wc -l)
 	run "$top_builddir/tests/fuzz/fuzz_$target" "$corpus"

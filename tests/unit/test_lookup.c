@@ -6,6 +6,7 @@
 
 #include "conf.h"
 #include "lookup.h"
+#include "lookup_entry.h"
 #include "testutil.h"
 
 /* ---- a struct conf built by hand, every string owned as conf_free expects ---- */
@@ -902,6 +903,141 @@ START_TEST(test_large_bench)
 }
 END_TEST
 
+/* ---- the ldap backend's entries (lookup_entry.c) ---- */
+
+static char *entry(const char *const *vals, size_t n, struct lookup_result *res, const char **why)
+{
+	struct lookup_value v[24];
+
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct lookup_value){ vals[i], strlen(vals[i]) };
+	return lookup_entry_answer("uid=x,ou=mcx", v, n, res, why);
+}
+
+START_TEST(test_entry_answers)
+{
+	struct lookup_result res;
+	const char *why;
+	char *a;
+
+	/* Without {N}: the directory's order; spaces anywhere are separators. */
+	const char *plain[] = { "kms.partner.example kms.home.example", "  kms.home.example   kms.a  kms.b " };
+	ck_assert_ptr_nonnull(a = entry(plain, 2, &res, &why));
+	ck_assert_str_eq(res.matched, "uid=x,ou=mcx");
+	ck_assert_uint_eq(res.n, 2);
+	ck_assert_str_eq(res.domain[0].kms, "kms.partner.example");
+	ck_assert_uint_eq(res.domain[0].n_external, 1);
+	ck_assert_str_eq(res.domain[0].external[0], "kms.home.example");
+	ck_assert_str_eq(res.domain[1].kms, "kms.home.example");
+	ck_assert_uint_eq(res.domain[1].n_external, 2);
+	ck_assert_str_eq(res.domain[1].external[1], "kms.b");
+	free(a);
+
+	/* Every value with {N}: ordered by N (numerically), whatever order they came in. */
+	const char *ordered[] = { "{10}kms.c", "{2}kms.b x", "{0}kms.a" };
+	ck_assert_ptr_nonnull(a = entry(ordered, 3, &res, &why));
+	ck_assert_str_eq(res.domain[0].kms, "kms.a");
+	ck_assert_str_eq(res.domain[1].kms, "kms.b");
+	ck_assert_str_eq(res.domain[1].external[0], "x");
+	ck_assert_str_eq(res.domain[2].kms, "kms.c");
+	free(a);
+
+	/* One without {N}: the given order, the prefixes dropped all the same. */
+	const char *mixed[] = { "{1}kms.b", "kms.a" };
+	ck_assert_ptr_nonnull(a = entry(mixed, 2, &res, &why));
+	ck_assert_str_eq(res.domain[0].kms, "kms.b");
+	ck_assert_str_eq(res.domain[1].kms, "kms.a");
+	free(a);
+
+	/* The bounds themselves: 16 domains, 32 externals. */
+	const char *many[LOOKUP_MAX_DOMAINS];
+	for (size_t i = 0; i < LOOKUP_MAX_DOMAINS; i++)
+		many[i] = "kms.a e1 e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20 e21 e22 "
+		    "e23 e24 e25 e26 e27 e28 e29 e30 e31 e32";
+	ck_assert_ptr_nonnull(a = entry(many, LOOKUP_MAX_DOMAINS, &res, &why));
+	ck_assert_uint_eq(res.n, LOOKUP_MAX_DOMAINS);
+	ck_assert_uint_eq(res.domain[15].n_external, LOOKUP_MAX_EXTERNAL);
+	free(a);
+}
+END_TEST
+
+struct entry_fault {
+	const char *vals[3];
+	size_t n;
+	const char *why;
+};
+
+static const struct entry_fault entry_faults[] = {
+	{ { NULL }, 0, "no mcxSecurityDomain value" },
+	{ { "" }, 1, "an empty value" },
+	{ { "   " }, 1, "an empty value" },
+	{ { "{3}" }, 1, "an empty value" },
+	{ { "{1kms.a" }, 1, "a malformed {N} prefix" },
+	{ { "{}kms.a" }, 1, "a malformed {N} prefix" },
+	{ { "{x}kms.a" }, 1, "a malformed {N} prefix" },
+	{ { "kms.a\tkms.b" }, 1, "a character that no KMS URI has" },
+	{ { "kms.\xc3\xa9" }, 1, "a character that no KMS URI has" },
+	{ { "kms.a", "kms.b\x7f" }, 2, "a character that no KMS URI has" },
+	{ { "kms.a e1 e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20 e21 e22 e23 e24 e25 e26 "
+	    "e27 e28 e29 e30 e31 e32 e33" }, 1, "more than 32 external KMSs" },
+};
+
+START_TEST(test_entry_faults)
+{
+	const struct entry_fault *f = &entry_faults[_i];
+	struct lookup_result res;
+	const char *why = NULL;
+
+	ck_assert_ptr_null(entry(f->vals, f->n, &res, &why));
+	ck_assert_msg(why && strncmp(why, f->why, strlen(f->why)) == 0, "case %d: %s", _i, why ? why : "(none)");
+}
+END_TEST
+
+START_TEST(test_entry_limits)
+{
+	struct lookup_value v[LOOKUP_MAX_DOMAINS + 1];
+	struct lookup_result res;
+	const char *why = NULL;
+	char nul[] = "kms.a\0b", *huge = malloc(LOOKUP_ENTRY_VALUE_MAX + 2);
+
+	for (size_t i = 0; i <= LOOKUP_MAX_DOMAINS; i++)
+		v[i] = (struct lookup_value){ "kms.a", 5 };
+	ck_assert_ptr_null(lookup_entry_answer("cn=x", v, LOOKUP_MAX_DOMAINS + 1, &res, &why));
+	ck_assert_str_eq(why, "more than 16 mcxSecurityDomain values");
+	/* Octets, not C strings: a NUL inside a value is refused, not a place to stop. */
+	v[0] = (struct lookup_value){ nul, sizeof(nul) - 1 };
+	ck_assert_ptr_null(lookup_entry_answer("cn=x", v, 1, &res, &why));
+	ck_assert_ptr_nonnull(why);
+	memset(huge, 'k', LOOKUP_ENTRY_VALUE_MAX + 1);
+	v[0] = (struct lookup_value){ huge, LOOKUP_ENTRY_VALUE_MAX + 1 };
+	ck_assert_ptr_null(lookup_entry_answer("cn=x", v, 1, &res, &why));
+	ck_assert_str_eq(why, "a value longer than 4096 octets");
+	v[0].len = LOOKUP_ENTRY_VALUE_MAX;
+	char *a = lookup_entry_answer("cn=x", v, 1, &res, &why);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(strlen(res.domain[0].kms), LOOKUP_ENTRY_VALUE_MAX);
+	free(a);
+	free(huge);
+}
+END_TEST
+
+START_TEST(test_domain_pattern)
+{
+	char out[64];
+
+	ck_assert(lookup_domain_pattern("sip:alice@home.example", out, sizeof(out)));
+	ck_assert_str_eq(out, "sip:*@home.example");
+	ck_assert(lookup_domain_pattern("sips:a@b@c.example", out, sizeof(out)));	/* the last '@' */
+	ck_assert_str_eq(out, "sips:*@c.example");
+	ck_assert(!lookup_domain_pattern("tel:+4912345", out, sizeof(out)));
+	ck_assert(!lookup_domain_pattern("alice@home.example", out, sizeof(out)));	/* no scheme */
+	ck_assert(!lookup_domain_pattern(":a@b", out, sizeof(out)));
+	ck_assert(!lookup_domain_pattern("sip:alice@", out, sizeof(out)));
+	ck_assert(!lookup_domain_pattern("sip:alice@home.example", out, 18));	/* 19 octets needed */
+	ck_assert(lookup_domain_pattern("sip:alice@home.example", out, 19));
+}
+END_TEST
+
 static Suite *lookup_suite(void)
 {
 	Suite *s = suite_create("lookup");
@@ -931,6 +1067,13 @@ static Suite *lookup_suite(void)
 
 	tc = tcase_create("pathological");
 	tcase_add_test(tc, test_pathological);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("directory entries");
+	tcase_add_test(tc, test_entry_answers);
+	tcase_add_loop_test(tc, test_entry_faults, 0, sizeof(entry_faults) / sizeof(entry_faults[0]));
+	tcase_add_test(tc, test_entry_limits);
+	tcase_add_test(tc, test_domain_pattern);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("large");
