@@ -169,6 +169,20 @@ static int settled_decide(struct world *w, struct redo *r)
 	return r->rc == 0 && r->o->decision == POLICY_WAIT ? -EIO : r->rc;
 }
 
+/* Say why settled_decide made no decision (rc < 0): the exit status; SDTOOL_OK when it did. */
+static int no_decision(int rc)
+{
+	if (rc == -EIO) {
+		sdtool_err("decide: no decision: the directory did not answer (see above)");
+		return SDTOOL_LOOKUP_FAILED;
+	}
+	if (rc < 0) {
+		sdtool_err("decide: no decision (out of memory or signing failed): 500");
+		return SDTOOL_BAD_INPUT;
+	}
+	return SDTOOL_OK;
+}
+
 /* ---- lookup ---- */
 
 /* The options lookup and decide share: -c FILE, --time TIME, --json. */
@@ -439,10 +453,8 @@ int sdtool_decide(int argc, char **argv)
 			goto out;
 		}
 		struct redo r = { .ctx = &ctx, .req = &f->req, .now = now, .o = &o };
-		if (settled_decide(w, &r) < 0) {
-			sdtool_err("decide: no decision (out of memory or signing failed): 500");
+		if ((rc = no_decision(settled_decide(w, &r))) != SDTOOL_OK)
 			goto out;
-		}
 	} else {
 		if (sipread_status(m) != 488) {
 			sdtool_err("decide: only requests and 488 responses carry a decision");
@@ -457,10 +469,8 @@ int sdtool_decide(int argc, char **argv)
 		}
 		/* A 488 without a KRR body is an ordinary one. */
 		struct redo r = { .ctx = &ctx, .req = &f->req, .krr = krr, .klen = klen, .now = now, .o = &o };
-		if (settled_decide(w, &r) < 0) {
-			sdtool_err("decide: no decision (out of memory or signing failed): 500");
+		if ((rc = no_decision(settled_decide(w, &r))) != SDTOOL_OK)
 			goto out;
-		}
 	}
 	print_outcome(&o, json);
 	policy_outcome_clear(&o);
