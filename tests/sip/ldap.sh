@@ -175,6 +175,34 @@ check "SIGHUP with the same file: reloaded" hup primary
 calls "kate after a reload with the same settings" 5 sip:kate@partner.example
 is "SIGHUP, same directory settings: kate from the cache (1 search)" "$(statuses) $(searches sip:kate@partner.example)" \
 	"486 x1 1"
+sed 's/cache_ttl = 4;/cache_ttl = 5;/' "$WORK/primary.conf" >"$WORK/primary.conf.new" && mv "$WORK/primary.conf.new" "$WORK/primary.conf"
+check "SIGHUP with a changed cache_ttl: reloaded" hup primary
+calls "kate after a reload with other settings" 5 sip:kate@partner.example
+is "... a new client: kate asked again (2 searches)" "$(statuses) $(searches sip:kate@partner.example)" "486 x1 2"
+
+# An entry whose values cannot be read fails the lookup (503), and does not fall back to its domain's entry.
+printf 'dn: cn=mallory,ou=primary-1,dc=test\nobjectClass: applicationProcess\nobjectClass: mcxUser\ncn: mallory\nmcxUserUri: sip:mallory@partner.example\nmcxSecurityDomain: kms.home.example\tkms.partner.example\n' \
+	>"$WORK/mallory.ldif"
+ldap_add "$WORK/mallory.ldif"
+calls "mallory" 5 sip:mallory@partner.example
+is "an entry with a control character in a value: 503, not the domain's entry (486)" "$(statuses)" "503 x1"
+like "... and the log names the entry and the fault" "$(grep 'directory entry' "$WORK/primary.log" | tail -n 1)" \
+	"error: lookup: directory entry cn=mallory,ou=primary-1,dc=test: mcxSecurityDomain: a character that no KMS URI has"
+
+# Binding as a DN with its password from bind_secret_file.
+printf '%s\n' "$LDAP_SECRET" >"$WORK/ldap-secret"
+printf 'wrong\n' >"$WORK/ldap-wrong"
+sed "s|timeout_ms = 500;|timeout_ms = 500; bind_dn = \"$LDAP_ADMIN\"; bind_secret_file = \"$WORK/ldap-secret\";|" \
+	"$WORK/primary.conf" >"$WORK/bound.conf"
+run "$SDTOOL" lookup -c "$WORK/bound.conf" sip:carol@partner.example
+is "bind_dn with the right password (a file's first line): carol found" "$RC" 0
+check "... slapd logged the bind as that DN" grep -q "BIND dn=\"$LDAP_ADMIN\" method=128" "$WORK/slapd/slapd.log"
+sed "s|ldap-secret|ldap-wrong|" "$WORK/bound.conf" >"$WORK/bound-wrong.conf"
+run "$SDTOOL" lookup -c "$WORK/bound-wrong.conf" sip:carol@partner.example
+is "a wrong password: exit 3" "$RC" 3
+like "... Invalid credentials, the password never shown" "$(cat "$WORK/err")" "bind as $LDAP_ADMIN: Invalid credentials"
+check "... (not in the message)" sh -c "! grep -q wrong '$WORK/err'"
+
 run "$SDTOOL" lookup -c "$WORK/primary.conf" sip:nobody@nowhere.example
 is "mcx-sdtool lookup of a user in no entry: exit 1, says so" "$RC $(cat "$WORK/out")" \
 	"1 sip:nobody@nowhere.example: not found (the directory has no entry for it)"
