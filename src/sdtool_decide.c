@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ static bool tool_loop(void)
 			return false;
 		}
 		lookup_ldap_attach(tool_root);
+		/* A directory that closes its end must not end the tool in the middle of a write. */
+		signal(SIGPIPE, SIG_IGN);
 	}
 	return true;
 }
