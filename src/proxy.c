@@ -1628,10 +1628,16 @@ static int go_on(struct proxy *p, nta_incoming_t *irq, const sip_t *in, const ch
 	one_hop_on(p, msg, sip);
 
 	bool initial = !sip->sip_to || !sip->sip_to->a_tag;
+	const url_t *ru = sip->sip_request->rq_url;
+	/* An OPTIONS whose Request-URI is this proxy's own address, without a user part, is for this
+	 * proxy even when server.next_hop takes every other initial request: the keep-alive probe of
+	 * a load balancer in front of it (Kamailio's dispatcher) must learn whether this proxy is up,
+	 * not whether the next hop is. */
+	bool probe = method == sip_method_options && !(ru->url_user && *ru->url_user);
 	const url_string_t *route = NULL;
-	if (!sip->sip_route && initial && p->next_hop)
+	if (!sip->sip_route && initial && p->next_hop && !(probe && is_me(p, ru->url_host, ru->url_port)))
 		route = (const url_string_t *)p->next_hop;
-	else if (!sip->sip_route && is_me(p, sip->sip_request->rq_url->url_host, sip->sip_request->rq_url->url_port)) {
+	else if (!sip->sip_route && is_me(p, ru->url_host, ru->url_port)) {
 		/* For this proxy itself: a keep-alive OPTIONS is answered, anything else has nowhere to go. */
 		msg_destroy(msg);
 		request_facts_free(facts);

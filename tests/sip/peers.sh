@@ -7,6 +7,8 @@
 #   - a request inside a dialog (To tag) without this proxy's Route, naming a foreign host:
 #     403, even from a peer; the same with our Route goes on;
 #   - an initial request from a peer with a Route to a foreign host: 403 (no relaying);
+#   - an OPTIONS to the daemon's own address is answered by the daemon, next_hop or not (the
+#     probe of a load balancer in front, tests/sip/cluster.sh);
 #   - without server.next_hop the Request-URI decides: a peer's domain is allowed (then DNS
 #     answers), any other domain refused;
 #   - the same daemon without server.peers relays as before (open: the default).
@@ -75,6 +77,10 @@ sip_request opt-peer.sip OPTIONS "sip:bob@partner.example" opt-peer "<sip:$L:$P_
 send opt-peer.sip
 is "an OPTIONS from a peer with a Route to a peer's address: forwarded (200 from the sink)" \
 	"$(final_of opt-peer.sip) $(in_sink opt-peer)" "200 1"
+sip_request opt-self.sip OPTIONS "sip:$L:$P_PRI" opt-self
+send opt-self.sip
+is "an OPTIONS to the daemon's own address, no user part, next_hop set: answered 200 by the daemon (a load balancer's probe), not forwarded" \
+	"$(final_of opt-self.sip) $(in_sink opt-self)" "200 0"
 stop_daemon primary
 
 # ---- without next_hop: the Request-URI's host must be a peer's domain ----
