@@ -32,6 +32,17 @@ CL=$top_srcdir/conf/cluster C=$WORK/cluster
 own_resolv_conf 127.0.0.1
 N=20
 
+# ---- the shared directory: a slapd with the shipped schema and demo directory ----
+LDAP_HOST=127.0.0.30 LDAP_PORT=$((P_PRI + 20)) LDAP_SUFFIX=dc=home,dc=example
+LDAP_DATA=$top_srcdir/conf/ldap/demo-directory.ldif
+if ldap_start; then
+	ok "the shared directory: slapd on $LDAP_URI with conf/ldap's schema and demo directory"
+else
+	not_ok "the shared directory: slapd on $LDAP_URI with conf/ldap's schema and demo directory"
+	done_testing
+	exit 1
+fi
+
 # ---- the shipped configurations, their keys, the test ports ----
 mkdir -p "$C"
 cp "$CL/sdproxy-a.conf" "$CL/sdproxy-b.conf" "$CL/dispatcher.list" "$C/"
@@ -52,6 +63,7 @@ test_ports() {
 	sed -e "s|127\\.0\\.0\\.11:5060|$DA:$P_A|g" -e "s|127\\.0\\.0\\.12:5060|$DB:$P_B|g" \
 		-e "s|\"sip:127\\.0\\.0\\.20:5060\"|\"sip:$L:$P_UAS;transport=udp\"|" \
 		-e "s|\"127\\.0\\.0\\.10/32\"|\"$KA/32\"|" \
+		-e "s|ldap://127\\.0\\.0\\.30:389|$LDAP_URI|" -e "s|ldap://127\\.0\\.0\\.31:389|ldap://127.0.0.31:$((LDAP_PORT + 1))|" \
 		-e "s|workers = 2;|workers = ${MCX_TEST_WORKERS:-1};|" "$1"
 }
 test_ports "$C/sdproxy-a.conf" >"$C/a.conf"
@@ -60,6 +72,9 @@ test_ports "$C/dispatcher.list" >"$C/test.list"
 is "the test's configurations: the shipped ones with the test ports" \
 	"$(grep -c "$DA:$P_A\|$DB:$P_B\|$L:$P_UAS\|workers = " "$C/a.conf" "$C/b.conf" "$C/test.list" | tr '\n' ' ')" \
 	"$C/a.conf:3 $C/b.conf:3 $C/test.list:2 "
+is "... and the directory's URIs: the test's slapd, then a provider nobody runs" \
+	"$(grep -c "uris = \\[ \"$LDAP_URI\", \"ldap://127.0.0.31:$((LDAP_PORT + 1))\" \\];" "$C/a.conf" "$C/b.conf" | tr '\n' ' ')" \
+	"$C/a.conf:1 $C/b.conf:1 "
 is "... and the dispatcher list names both daemons" "$(grep -c "^1 sip:\\($DA:$P_A\\|$DB:$P_B\\);" "$C/test.list")" 2
 
 start_daemon cluster/a.conf a && start_daemon cluster/b.conf b || { done_testing; exit 1; }
@@ -147,6 +162,12 @@ like "... Record-Routes a daemon, then Kamailio" "$(rr_hops "$inv")" \
 	"^sip:($DA:$P_A|$DB:$P_B);transport=udp;lr, sip:$KA:$P_KAM;lr"
 is "the audit logs: one record per call, in A's or B's" \
 	"$(cat "$C/audit-a.jsonl" "$C/audit-b.jsonl" | "$JQ" -r 'select(.call_id | test("^cluster-")) | .call_id' | sort -u | wc -l)" "$N"
+for d in a b; do
+	like "daemon $(echo $d | tr ab AB) read the shared directory" \
+		"$(grep -m 1 'lookup: connected' "$WORK/$d.log")" "lookup: connected to the directory $LDAP_URI, anonymous"
+done
+is "slapd had one connection from each daemon (their caches kept the rest), beside ldap_start's ldapsearch" \
+	"$(grep -cE 'conn=[0-9]+ op=0 BIND dn="" method=128$' "$WORK/slapd/slapd.log")" 3
 # the Call-IDs that A carried (they go to B in 4)
 grep -oE "call cluster-[0-9]+: forward rule" "$WORK/a.log" | awk '{ print $2 }' | tr -d : | sort >"$WORK/a.ids"
 

@@ -1,9 +1,11 @@
 # A real slapd for the tests (Debian's slapd, ldap-utils): sourced by lib_sip.sh; never run.
 #
 # ldap_start [PORT]: a slapd of its own for this test script in $WORK/slapd, listening on
-#   ldap://127.0.0.1:PORT (default $LDAP_PORT), with cn=config made from Debian's core and
-#   cosine schemas and the shipped one (conf/ldap/mcx-sdproxy.ldif), one mdb database for
-#   dc=test (admin cn=admin,dc=test, password "secret"), mcxUserUri indexed.  Its PID file
+#   ldap://$LDAP_HOST:PORT (127.0.0.1 and $LDAP_PORT by default), with cn=config made from
+#   Debian's core and cosine schemas and the shipped one (conf/ldap/mcx-sdproxy.ldif), one mdb
+#   database for $LDAP_SUFFIX (default dc=test; admin cn=admin,SUFFIX, password "secret")
+#   holding the entries of $LDAP_DATA (default: the suffix's entry alone), mcxUserUri
+#   indexed.  Its PID file
 #   is in $WORK, so the EXIT trap stops it.  Logs every operation (-d stats) to
 #   $WORK/slapd/slapd.log.  Returns when it answers (5 s at most).
 # ldap_add FILE: add the LDIF entries of FILE as the admin.
@@ -16,13 +18,16 @@
 # ldap_searches ERE: how many searches slapd has logged whose filter matches ERE.
 LDAP_ADMIN=cn=admin,dc=test
 LDAP_SECRET=secret
+: "${LDAP_HOST:=127.0.0.1}"
 : "${LDAP_PORT:=3389}"
 : "${SLAPD:=/usr/sbin/slapd}"
 
 ldap_start() {
 	l_port=${1:-$LDAP_PORT}
 	l_dir=$WORK/slapd
-	LDAP_URI=ldap://127.0.0.1:$l_port
+	l_suffix=${LDAP_SUFFIX:-dc=test}
+	LDAP_ADMIN=cn=admin,$l_suffix
+	LDAP_URI=ldap://$LDAP_HOST:$l_port
 	mkdir -p "$l_dir/slapd.d" "$l_dir/db"
 	cat >"$l_dir/config.ldif" <<LDIF
 dn: cn=config
@@ -59,7 +64,7 @@ objectClass: olcDatabaseConfig
 objectClass: olcMdbConfig
 olcDatabase: {1}mdb
 olcDbDirectory: $l_dir/db
-olcSuffix: dc=test
+olcSuffix: $l_suffix
 olcRootDN: $LDAP_ADMIN
 olcRootPW: $LDAP_SECRET
 olcDbIndex: objectClass eq
@@ -69,14 +74,14 @@ LDIF
 	printf 'dn: dc=test\nobjectClass: dcObject\nobjectClass: organization\ndc: test\no: test\n' >"$l_dir/base.ldif"
 	if [ ! -f "$l_dir/db/data.mdb" ]; then
 		slapadd -q -n0 -F "$l_dir/slapd.d" -l "$l_dir/config.ldif" >"$l_dir/slapadd.log" 2>&1 &&
-			slapadd -q -n1 -F "$l_dir/slapd.d" -l "$l_dir/base.ldif" >>"$l_dir/slapadd.log" 2>&1 ||
+			slapadd -q -n1 -F "$l_dir/slapd.d" -l "${LDAP_DATA:-$l_dir/base.ldif}" >>"$l_dir/slapadd.log" 2>&1 ||
 			{ echo "# slapadd failed:"; sed 's/^/#   /' "$l_dir/slapadd.log"; return 1; }
 	fi
 	"$SLAPD" -d stats -h "$LDAP_URI/" -F "$l_dir/slapd.d" >>"$l_dir/slapd.log" 2>&1 &
 	echo $! >"$WORK/slapd.pid"
 	SLAPD_PID=$!
 	l_i=0
-	while ! ldapsearch -x -H "$LDAP_URI" -b dc=test -s base -LLL dn >/dev/null 2>&1; do
+	while ! ldapsearch -x -H "$LDAP_URI" -b "$l_suffix" -s base -LLL dn >/dev/null 2>&1; do
 		l_i=$((l_i + 1))
 		if [ "$l_i" -gt 50 ] || ! kill -0 "$SLAPD_PID" 2>/dev/null; then
 			echo "# slapd did not start:"
