@@ -48,6 +48,9 @@
 #define USER_MAX		1024		/* the schema's bound on mcxUserUri */
 #define QUERY_BUCKETS		1024
 #define TICK_MS			50
+/* Searches sent and not yet answered on one connection: slapd drops a connection with more than
+   olcConnMaxPending (100 by default) waiting; the others wait here, in no hurry. */
+#define OUTSTANDING_MAX		64
 #define BACKOFF_FIRST_MS	1000
 #define BACKOFF_MAX_MS		30000
 #define ATTR_USER		"mcxUserUri"
@@ -64,12 +67,21 @@ struct settings {
 };
 
 /* One answer of the directory, shared by the cache and the waiters being woken. */
+/*
+ * One answer of the directory, shared by the cache and the waiters being
+ * woken.  Compact (a cache holds 100 000 of them per process): the strings
+ * in arena, and the views a struct lookup_result needs in str[], in order:
+ * the DN, then each domain's KMS followed by its externals.
+ */
 struct answer {
 	unsigned refs;
 	enum lookup_status status;	/* FOUND, NOT_FOUND or FAILED */
-	struct lookup_result res;	/* FOUND: views into arena */
 	int64_t fetched_ms;
+	const char *origin;
 	char *arena;
+	uint8_t n;			/* domains */
+	uint8_t n_external[LOOKUP_MAX_DOMAINS];
+	const char *str[];
 };
 
 struct centry {
@@ -125,6 +137,8 @@ struct client {
 
 	struct query *queries;
 	size_t n_queries;
+	unsigned outstanding;		/* of them, sent and not answered (OUTSTANDING_MAX at most) */
+	int64_t connected_ms;		/* when the connection was made */
 	struct query *by_user[QUERY_BUCKETS];
 	struct query *by_msgid[QUERY_BUCKETS];
 
@@ -319,22 +333,36 @@ static struct answer *answer_from_entry(const char *dn, struct berval **vals, co
     const char **why)
 {
 	struct lookup_value v[LOOKUP_MAX_DOMAINS + 1];
-	size_t n = 0;
+	struct lookup_result res;
+	size_t n = 0, n_str = 1;
 	struct answer *a;
+	char *arena;
 
 	*why = NULL;
 	for (; vals && vals[n] && n <= LOOKUP_MAX_DOMAINS; n++)
 		v[n] = (struct lookup_value){ vals[n]->bv_val, vals[n]->bv_len };
-	if ((a = calloc(1, sizeof(*a))) == NULL)
+	if ((arena = lookup_entry_answer(dn, v, n, &res, why)) == NULL)
 		return NULL;
-	if ((a->arena = lookup_entry_answer(dn, v, n, &a->res, why)) == NULL) {
-		free(a);
+	for (size_t i = 0; i < res.n; i++)
+		n_str += 1 + res.domain[i].n_external;
+	if ((a = calloc(1, sizeof(*a) + n_str * sizeof(a->str[0]))) == NULL) {
+		free(arena);
 		return NULL;
 	}
 	a->refs = 1;
 	a->status = LOOKUP_FOUND;
 	a->fetched_ms = now_ms();
-	a->res.origin = origin;
+	a->origin = origin;
+	a->arena = arena;
+	a->n = (uint8_t)res.n;
+	size_t k = 0;
+	a->str[k++] = res.matched;
+	for (size_t i = 0; i < res.n; i++) {
+		a->n_external[i] = (uint8_t)res.domain[i].n_external;
+		a->str[k++] = res.domain[i].kms;
+		for (size_t e = 0; e < res.domain[i].n_external; e++)
+			a->str[k++] = res.domain[i].external[e];
+	}
 	return a;
 }
 
@@ -451,6 +479,7 @@ static void query_unsent(struct client *c, struct query *q)
 	if (*pp)
 		*pp = q->mnext;
 	q->msgid = -1;
+	c->outstanding--;
 }
 
 static void query_unlink(struct client *c, struct query *q)
@@ -545,10 +574,12 @@ static void send_query(struct client *c, struct query *q)
 {
 	static char *attrs[] = { ATTR_USER, ATTR_DOMAIN, NULL };
 	struct timeval limit = { .tv_sec = c->s.timeout_ms / 1000 + 1 };
-	char *filter = filter_for(q->user);
+	char *filter;
 	int rc;
 
-	if (!filter) {
+	if (c->outstanding >= OUTSTANDING_MAX)
+		return;		/* sent by send_waiting when an answer makes room */
+	if ((filter = filter_for(q->user)) == NULL) {
 		complete_status(c, q, LOOKUP_FAILED);
 		return;
 	}
@@ -559,11 +590,22 @@ static void send_query(struct client *c, struct query *q)
 	if (rc == LDAP_SUCCESS) {
 		q->mnext = c->by_msgid[(unsigned)q->msgid % QUERY_BUCKETS];
 		c->by_msgid[(unsigned)q->msgid % QUERY_BUCKETS] = q;
+		c->outstanding++;
 	} else {
 		q->msgid = -1;
 		char why[256];
 		snprintf(why, sizeof(why), "search refused: %s", ldap_err2string(rc));
 		drop_connection(c, why);
+	}
+}
+
+/* The queries not sent yet, while there is room on the connection (once per event, not per answer). */
+static void send_waiting(struct client *c)
+{
+	for (struct query *q = c->queries, *next; q && c->state == UP && c->outstanding < OUTSTANDING_MAX; q = next) {
+		next = q->next;
+		if (q->msgid < 0)
+			send_query(c, q);	/* may fail q, or drop the connection */
 	}
 }
 
@@ -755,9 +797,8 @@ static void connected(struct client *c, LDAP *ld, size_t uri)
 		    c->s.bind_dn ? ", bound as " : ", anonymous", c->s.bind_dn ? c->s.bind_dn : "");
 	}
 	c->failed = 0;
-	for (struct query *q = c->queries; q; q = q->next)
-		if (q->msgid < 0 && c->state == UP)
-			send_query(c, q);
+	c->connected_ms = now_ms();
+	send_waiting(c);
 }
 
 static void cannot_connect(struct client *c, const char *why)
@@ -828,13 +869,22 @@ static void drop_connection(struct client *c, const char *why)
 		ldap_unbind_ext_s(c->ld, NULL, NULL);
 		c->ld = NULL;
 	}
-	log_warn("lookup: lost the directory %s: %s; connecting again", state_uri(c), why);
-	if (!c->trouble_since_ms) {
-		c->trouble_since_ms = now_ms();
-		c->failed = 0;
-	}
 	for (struct query *q = c->queries; q; q = q->next)
 		query_unsent(c, q);
+	if (now_ms() - c->connected_ms < BACKOFF_FIRST_MS) {
+		/* Lost as soon as made: connecting again at once would only go round; wait as for a failure. */
+		char more[600];
+		snprintf(more, sizeof(more), "%s: %s, within a second of connecting", state_uri(c), why);
+		cannot_connect(c, more);
+		return;
+	}
+	if (!c->trouble_since_ms) {
+		log_warn("lookup: lost the directory %s: %s; connecting again", state_uri(c), why);
+		c->trouble_since_ms = now_ms();
+		c->failed = 0;
+	} else {
+		log_debug("lookup: lost the directory %s again: %s; connecting again", state_uri(c), why);
+	}
 	c->state = IDLE;
 	start_attempt(c);
 }
@@ -922,6 +972,7 @@ static int on_readable(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
 			take_result(c, msg);
 		ldap_msgfree(msg);
 	}
+	send_waiting(c);
 	return 0;
 }
 
@@ -962,6 +1013,8 @@ static void tick(su_root_magic_t *m, su_timer_t *t, su_timer_arg_t *arg)
 	}
 	if (c->state == LOST && now >= c->retry_at_ms)
 		start_attempt(c);
+	else if (c->state == UP)
+		send_waiting(c);
 }
 
 /* The client's first use in this process: the cache and the timer (never in a process that does not look up). */
@@ -1061,11 +1114,23 @@ static void dir_close(void *state)
 		client_free(c);
 }
 
+/* The views of a found answer into res: only what it has (a struct lookup_result is 4 kB, mostly unused). */
 static void fill(const struct answer *a, struct lookup_result *res, const char *source)
 {
-	*res = a->res;
-	res->source = source;
+	size_t k = 0;
+
+	res->matched = a->str[k++];
+	res->n = a->n;
+	for (size_t i = 0; i < a->n; i++) {
+		struct lookup_domain *d = &res->domain[i];
+		d->kms = a->str[k++];
+		d->n_external = a->n_external[i];
+		memcpy(d->external, &a->str[k], d->n_external * sizeof(d->external[0]));
+		k += d->n_external;
+	}
 	res->line = 0;
+	res->source = source;
+	res->origin = a->origin;
 	int64_t age = (now_ms() - a->fetched_ms) / 1000;
 	res->age_s = age > 0 ? (unsigned)age : 0;
 }
