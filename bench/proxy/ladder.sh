@@ -7,6 +7,9 @@
 #             kamailio -f CFG -DD -E -m 4096 -M 16 -x tlsf -X tlsf
 #   sdproxy   src/mcx-sdproxyd -f -c CFG (conf/primary.conf with listen,
 #             next_hop -> the UAS, log.level warning, no audit unless --audit)
+#   sdproxy-ldap  the same with lookup.backend = "ldap": a slapd of the script's
+#             own (bench/ldap/slapd.sh) holding primary.conf's entries and
+#             --ldap-users exact users more
 # Call flow: INVITE (~1 kB SDP with a=key-mgmt:mikey, an I_MESSAGE primary.conf
 # forwards) / 100 / 180 / 200 / ACK / hold / BYE / 200 (uac.xml, uas.xml).
 #
@@ -26,10 +29,12 @@ set -u
 usage() {
 	cat <<EOF
 usage: $0 [options]
-  --targets LIST      comma-separated: direct,kamailio,sdproxy,sdproxy-before (default:
-                      the first three; sdproxy is skipped with a note when the daemon
-                      is not built; sdproxy-before is --sdproxyd-before, an older build
-                      to compare with in the same run)
+  --targets LIST      comma- or space-separated: direct,kamailio,sdproxy,sdproxy-ldap,
+                      sdproxy-before (default: the first three; sdproxy is skipped with a
+                      note when the daemon is not built; sdproxy-ldap is sdproxy with
+                      lookup.backend = "ldap" against a slapd the script starts;
+                      sdproxy-before is --sdproxyd-before, an older build to compare with
+                      in the same run)
   --steps "R1 R2 ..." call rates to climb, calls/s (default: "$DEF_STEPS")
   --step-seconds S    calls per step = S * rate (default 10)
   --hold MS           call hold time between ACK and BYE (default 1000)
@@ -50,6 +55,11 @@ usage: $0 [options]
   --sdproxyd-before PATH  an older daemon binary, the target sdproxy-before
                       (default: \$SDPROXYD_BEFORE)
   --sdtool PATH       mcx-sdtool (default: \$SDTOOL or src/mcx-sdtool)
+  --ldap-users N      sdproxy-ldap: exact users in the directory besides primary.conf's
+                      entries (default 100000)
+  --ldap-port P       sdproxy-ldap: slapd's port on 127.0.0.1 (default base port + 30)
+  --ldap-extra TEXT   sdproxy-ldap: more lookup.ldap settings, e.g. "cache_ttl = 60;"
+                      (default none: the daemon's defaults)
   --kamailio-cfg F    baseline cfg (default: kamailio-baseline.cfg beside this script)
   --workdir DIR       where every step's files go (default: a new /tmp/mcx-ladder.XXXXXX)
   --results FILE      JSON results (default: WORKDIR/results.json)
@@ -82,6 +92,9 @@ KAM_CFG=$(cd "$(dirname "$0")" && pwd)/kamailio-baseline.cfg
 WORK=
 RESULTS=
 QUICK=no
+LDAP_USERS=100000
+LDAP_PORT=
+LDAP_EXTRA=
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -102,6 +115,9 @@ while [ $# -gt 0 ]; do
 	--sdproxyd) SDPROXYD=$2; shift ;;
 	--sdproxyd-before) SDPROXYD_BEFORE=$2; shift ;;
 	--sdtool) SDTOOL=$2; shift ;;
+	--ldap-users) LDAP_USERS=$2; shift ;;
+	--ldap-port) LDAP_PORT=$2; shift ;;
+	--ldap-extra) LDAP_EXTRA=$2; shift ;;
 	--kamailio-cfg) KAM_CFG=$2; shift ;;
 	--workdir) WORK=$2; shift ;;
 	--results) RESULTS=$2; shift ;;
@@ -132,6 +148,8 @@ export SDPROXY_WORKERS
 PROXY_PORT=$BASE_PORT
 UAC_PORT=$((BASE_PORT + 2))
 UAS_PORT=$((BASE_PORT + 10))
+: "${LDAP_PORT:=$((BASE_PORT + 30))}"
+TARGETS=${TARGETS// /,}
 
 for t in sipp dumpcap tshark jq awk ss; do
 	command -v $t >/dev/null || die "$t not found"
@@ -152,11 +170,50 @@ MIKEY=$(mikey_b64 kms.partner.example) || die "mcx-sdtool mikey build failed"
 for p in $PROXY_PORT $UAC_PORT $UAS_PORT; do
 	port_free $p || die "port $p is in use (choose another --base-port)"
 done
+case ",$TARGETS," in
+*,sdproxy-ldap,*)
+	port_free $LDAP_PORT || die "port $LDAP_PORT is in use (choose another --ldap-port)"
+	. "$BENCH_DIR/../ldap/slapd.sh"
+	;;
+esac
 
 # ---------------------------------------------------------------- targets
 
 TARGET_PID=
 DEST_PORT=
+SLAPD_PID=
+LDAP_BASE=ou=sdproxy,dc=bench
+
+# ldap_directory DIR: the slapd of sdproxy-ldap, started once (it outlives the
+# daemon's restarts): primary.conf's lookup entries (tests/sip/table2ldif.py)
+# and LDAP_USERS exact users sip:userN@partner.example (the partner's domain,
+# as the wide entry has it), loaded by slapadd.
+ldap_directory() {
+	local dir=$1
+	[ -z "$SLAPD_PID" ] || return 0
+	mkdir -p "$dir"
+	awk '/^lookup = \{/ { on = 1 } on { print } on && /^};/ { exit }' "$TOP_DIR/conf/primary.conf" |
+	    python3 "$TOP_DIR/tests/sip/table2ldif.py" "$LDAP_BASE" >"$dir/directory.ldif" ||
+	    { log "table2ldif.py failed on conf/primary.conf's lookup entries"; return 1; }
+	awk -v n="$LDAP_USERS" -v base="$LDAP_BASE" 'BEGIN {
+		for (i = 0; i < n; i++)
+			printf "dn: cn=u%d,%s\nobjectClass: applicationProcess\nobjectClass: mcxUser\ncn: u%d\n" \
+			    "mcxUserUri: sip:user%d@partner.example\nmcxSecurityDomain: kms.partner.example kms.home.example\n\n",
+			    i, base, i, i
+	}' >>"$dir/directory.ldif"
+	bench_slapd_start "$dir" "$LDAP_PORT" "$dir/directory.ldif"
+	log "slapd pid $SLAPD_PID on $SLAPD_URI: $(grep -c '^mcxUserUri:' "$dir/directory.ldif") users under $LDAP_BASE"
+}
+
+# ldap_conf FILE: replace the lookup group of a make_sdproxy_conf configuration with the directory.
+ldap_conf() {
+	awk -v uri="$SLAPD_URI" -v base="$LDAP_BASE" -v extra="$LDAP_EXTRA" '
+		/^lookup = \{/ { skip = 1
+			print "lookup = {\n  backend = \"ldap\";\n  ldap = { uris = [ \"" uri "\" ]; base = \"" base "\"; " extra " };\n};"
+			next }
+		skip && /^};/ { skip = 0; next }
+		!skip { print }' "$1" >"$1.new" && mv "$1.new" "$1"
+}
 
 start_target() {	# NAME
 	local name=$1 dir=$WORK/$1
@@ -183,11 +240,18 @@ start_target() {	# NAME
 		wait_udp_port $PROXY_PORT $TARGET_PID 20 || { log "kamailio did not start (see $dir/kamailio.log)"; return 1; }
 		sleep 1
 		;;
-	sdproxy | sdproxy-before)
+	sdproxy | sdproxy-before | sdproxy-ldap)
 		local bin=$SDPROXYD
-		[ "$name" = sdproxy ] || bin=$SDPROXYD_BEFORE
+		[ "$name" = sdproxy-before ] && bin=$SDPROXYD_BEFORE
 		[ -n "$bin" ] && [ -x "$bin" ] || { log "$name: no daemon binary (${bin:-none}): target skipped"; return 1; }
 		make_sdproxy_conf "$dir" $PROXY_PORT $UAS_PORT $AUDIT
+		if [ "$name" = sdproxy-ldap ]; then
+			ldap_directory "$WORK/slapd" || return 1
+			ldap_conf "$dir/sdproxy.conf"
+			# the directory answers the calls' target before any call is made
+			"$SDTOOL" lookup -c "$dir/sdproxy.conf" sip:bob@partner.example >"$dir/lookup-bob.txt" 2>&1 ||
+			    { log "mcx-sdtool lookup sip:bob@partner.example failed: $(cat "$dir/lookup-bob.txt")"; return 1; }
+		fi
 		"$bin" -t -c "$dir/sdproxy.conf" >"$dir/check.log" 2>&1 ||
 		    { log "$bin -t refuses $dir/sdproxy.conf: $(cat "$dir/check.log")"; return 1; }
 		start_bg "$dir/sdproxyd.log" "$bin" -f -c "$dir/sdproxy.conf"
@@ -304,8 +368,9 @@ run_step() {
 	local uas=$BG_PID
 	wait_udp_port $UAS_PORT $uas 10 || { log "UAS did not start ($dir/uas.out)"; STEP_PASS=0; return; }
 
-	local cpu0 sys0 t0
+	local cpu0 sys0 t0 ldap0=0
 	cpu0=$(tree_cpu_us $TARGET_PID)
+	[ "$target" = sdproxy-ldap ] && ldap0=$(slapd_cpu_us)
 	sys0=$(sys_busy_us)
 	t0=$(now_us)
 	run_in "$dir" "$dir/uac.out" sipp 127.0.0.1:$DEST_PORT -sf "$BENCH_DIR/uac.xml" -i 127.0.0.1 -p $UAC_PORT -t $UAC_T $UAC_MAXSOCK \
@@ -346,8 +411,9 @@ run_step() {
 	wait $uas 2>/dev/null
 	[ -n "$cap_pid" ] && { stop_pid $cap_pid 5; }
 	sleep $SETTLE
-	local cpu1 sys1 t1
+	local cpu1 sys1 t1 ldap_us=null
 	cpu1=$(tree_cpu_us $TARGET_PID)
+	[ "$target" = sdproxy-ldap ] && ldap_us=$(($(slapd_cpu_us) - ldap0))
 	sys1=$(sys_busy_us)
 	t1=$(now_us)
 	local rss=0
@@ -400,7 +466,7 @@ run_step() {
 	    --argjson elapsed_ms $elapsed --argjson proxy_cpu_us $cpu_us --argjson uac_cpu_us $uac_cpu \
 	    --argjson uas_cpu_us $uas_cpu --argjson sys_busy_us $sys_us --argjson window_us $win_us \
 	    --argjson rss $rss --argjson ncpu $(nproc) --argjson pass $STEP_PASS --arg reason "$reason" --arg dir "$dir" --arg load "$load" \
-	    --argjson latency "$lat" --arg has_proxy "$([ -n "$TARGET_PID" ] && echo yes || echo no)" \
+	    --argjson latency "$lat" --argjson slapd_cpu_us "$ldap_us" --arg has_proxy "$([ -n "$TARGET_PID" ] && echo yes || echo no)" \
 	    '{target: $target, kind: $kind, rate: $rate, calls: $calls, ok: $ok, failed: $failed,
 	      retrans: ($retrans_uac + $retrans_uas), retrans_uac: $retrans_uac, retrans_uas: $retrans_uas,
 	      retrans_per_100: (($retrans_uac + $retrans_uas) * 100 / $calls),
@@ -411,6 +477,7 @@ run_step() {
 	      uac_cpu_us_per_call: ($uac_cpu_us / $calls * 10 | round / 10),
 	      uas_cpu_us_per_call: ($uas_cpu_us / $calls * 10 | round / 10),
 	      proxy_rss_kb_after: (if $has_proxy == "yes" then $rss else null end),
+	      slapd_cpu_us: $slapd_cpu_us,
 	      machine_busy_pct: ($sys_busy_us * 100 / $window_us / $ncpu | round),
 	      pass: ($pass == 1), reason: $reason, loadavg: $load, latency: $latency, dir: $dir}' >>"$STEPS_JSONL"
 	local cpu_txt="-"
@@ -460,7 +527,7 @@ log "work dir $WORK; targets $TARGETS; steps: $STEPS; ${STEP_S}s per step; hold 
 : >"$WORK/ladders.jsonl"
 IFS=, read -r -a TLIST <<<"$TARGETS"
 for target in "${TLIST[@]}"; do
-	case $target in direct | kamailio | sdproxy | sdproxy-before) ;; *) die "unknown target $target" ;; esac
+	case $target in direct | kamailio | sdproxy | sdproxy-ldap | sdproxy-before) ;; *) die "unknown target $target" ;; esac
 	log "=== $target"
 	if ! start_target $target; then
 		jq -cn --arg t $target '{target: $t, skipped: true}' >>"$WORK/ladders.jsonl"
@@ -503,6 +570,7 @@ jq -n --slurpfile steps "$STEPS_JSONL" --slurpfile ladders "$WORK/ladders.jsonl"
       confirm_runs: ($s | map(select(.kind == "confirm")) | length),
       cpu_us_per_call_at_latency_rate: ($s | map(select(.rate == $lat_rate and .kind != "latency") | .proxy_cpu_us_per_call) | map(select(. != null)) | median),
       cpu_us_per_call_at_max: ($s | map(select(.rate == $l.top and (.kind == "confirm" or .kind == "ladder" or .kind == "retry") and .pass) | .proxy_cpu_us_per_call) | map(select(. != null)) | median),
+      slapd_cpu_us_per_call_at_latency_rate: ($s | map(select(.rate == $lat_rate and .kind != "latency" and .slapd_cpu_us != null) | .slapd_cpu_us / .calls) | median),
       latency_runs: ($s | map(select(.kind == "latency")) | length),
       latency_us: (($s | map(select(.kind == "latency" and .latency != null) | .latency)) as $L |
         {setup_p50: ($L | map(.setup_p50_us) | median), setup_p90: ($L | map(.setup_p90_us) | median),
@@ -526,6 +594,14 @@ jq -r '[.targets[] | select(.skipped | not)] as $t
     | ($t | map(select(.target == "sdproxy-before")) | first) as $b
     | if $a and $b then
         "sdproxy / sdproxy-before: max rate \(($a.max_rate / $b.max_rate * 100 | round) / 100)x, CPU per call at the latency rate \(if $a.cpu_us_per_call_at_latency_rate and $b.cpu_us_per_call_at_latency_rate then (($a.cpu_us_per_call_at_latency_rate / $b.cpu_us_per_call_at_latency_rate * 100 | round) / 100 | tostring) + "x" else "-" end), set-up p50 \(if $a.latency_us.setup_p50 and $b.latency_us.setup_p50 then (($a.latency_us.setup_p50 / $b.latency_us.setup_p50 * 100 | round) / 100 | tostring) + "x" else "-" end)"
+      else empty end' "$RESULTS"
+# The ldap backend beside the table, in this run.
+jq -r '[.targets[] | select(.skipped | not)] as $t
+    | ($t | map(select(.target == "sdproxy-ldap")) | first) as $a
+    | ($t | map(select(.target == "sdproxy")) | first) as $b
+    | def r(x; y): if x and y then ((x / y * 100 | round) / 100 | tostring) + "x" else "-" end;
+      if $a and $b then
+        "sdproxy-ldap / sdproxy: max rate \(r($a.max_rate; $b.max_rate)), CPU per call at the latency rate \(r($a.cpu_us_per_call_at_latency_rate; $b.cpu_us_per_call_at_latency_rate)), at the maximum \(r($a.cpu_us_per_call_at_max; $b.cpu_us_per_call_at_max)), set-up p50 \(r($a.latency_us.setup_p50; $b.latency_us.setup_p50)); slapd CPU per call at the latency rate \($a.slapd_cpu_us_per_call_at_latency_rate // "-" | if type == "number" then (. * 100 | round / 100 | tostring) + " us" else . end)"
       else empty end' "$RESULTS"
 echo
 echo "max_cps: highest step with 0 failed calls and < 1 retransmission per 100 calls (a failing step retried once);"
