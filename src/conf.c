@@ -166,7 +166,7 @@ static const struct field ldap_fields[] = {
 	INT(struct conf, "timeout_ms", lookup.ldap.timeout_ms, 10, 60000),
 	INT(struct conf, "cache_ttl", lookup.ldap.cache_ttl, 0, 86400),
 	INT(struct conf, "negative_ttl", lookup.ldap.negative_ttl, 0, 86400),
-	INT(struct conf, "cache_size", lookup.ldap.cache_size, 0, 10000000),
+	INT(struct conf, "cache_size", lookup.ldap.cache_size, 16, 10000000),
 	END
 };
 

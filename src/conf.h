@@ -87,8 +87,8 @@ struct conf_ldap {
 	char *ca;			/* optional: the CAs the directory's certificate must chain to */
 	struct conf_at ca_at;
 	int timeout_ms;			/* per lookup and per connection step (default 500) */
-	int cache_ttl;			/* seconds a found answer is kept (default 300; 0: not kept) */
-	int negative_ttl;		/* seconds a "no such user" is kept (default 30; 0: not kept) */
+	int cache_ttl;			/* seconds a found answer is kept (default 300; 0: timeout_ms) */
+	int negative_ttl;		/* seconds a "no such user" is kept (default 30; 0: timeout_ms) */
 	int cache_size;			/* answers kept at most (default 100000) */
 };
 

@@ -418,11 +418,17 @@ static struct centry *cache_get(struct client *c, const char *user, uint64_t h)
 
 static void cache_put(struct client *c, const char *user, uint64_t h, struct answer *a)
 {
-	int ttl = a->status == LOOKUP_FOUND ? c->s.cache_ttl : a->status == LOOKUP_NOT_FOUND ? c->s.negative_ttl : 0;
+	int ttl = a->status == LOOKUP_FOUND ? c->s.cache_ttl : c->s.negative_ttl;
 	struct centry *e;
 
-	if (!c->cache || ttl <= 0)
+	if (!c->cache || a->status == LOOKUP_FAILED)
 		return;
+	/*
+	 * A TTL of 0 still keeps the answer for timeout_ms: a request with
+	 * several targets is decided again after each answer, and must find
+	 * the earlier ones, or it would ask for them again, and again.
+	 */
+	int64_t keep_ms = ttl > 0 ? (int64_t)ttl * 1000 : c->s.timeout_ms;
 	for (e = c->cache[h & c->cache_mask]; e; e = e->hnext)
 		if (e->hash == h && strcmp(e->user, user) == 0)
 			break;
@@ -435,7 +441,7 @@ static void cache_put(struct client *c, const char *user, uint64_t h, struct ans
 		return;		/* not cached: the next lookup asks again */
 	memcpy(e->user, user, len + 1);
 	e->hash = h;
-	e->expires_ms = now_ms() + (int64_t)ttl * 1000;
+	e->expires_ms = now_ms() + keep_ms;
 	e->a = a;
 	a->refs++;
 	e->hnext = c->cache[h & c->cache_mask];

@@ -134,7 +134,6 @@ struct proxy {
 	struct ratelimit *rl;		/* limits.source_rate's buckets */
 };
 
-
 /* One proxied request: the server transaction upstream, the client one downstream. */
 struct txn {
 	struct txn *next, **prev;
@@ -247,7 +246,6 @@ static void txn_free(struct txn *t)
 	world_unref(t->world);
 	free(t);
 }
-
 
 /* Whether host:port (as in a URI or Via: IPv6 with or without brackets, port NULL meaning 5060) is m. */
 static bool is_me_one(const struct me *m, const char *host, const char *port)

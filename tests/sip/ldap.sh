@@ -122,6 +122,26 @@ is "150 INVITEs for 150 users not cached, at once: all forwarded" "$(statuses)" 
 is "... one search each" "$(ldap_searches 'crowd[0-9]+@partner')" 150
 check "... and the connection was never lost" sh -c "! grep -q 'lost the directory' '$WORK/primary.log'"
 
+# Two I_MESSAGEs naming two receivers (bob, and carol of the first test) in one INVITE, with
+# cache_ttl = 0: the decision waits for each target in turn and must find the first still
+# there (kept for timeout_ms), or it would ask for it again forever; it ends in mikey-disagree.
+"$SDTOOL" mikey build --idri "$ALICE" --idrr sip:ted@partner.example --idrkmsi "$H" --idrkmsr "$P" --output sip \
+	>"$WORK/two.sip"
+B64C=$(mikey_b64 "$ALICE" sip:ursula@partner.example "$H" "$P")
+python3 - "$WORK/two.sip" "$B64C" <<'PYEOF2'
+import re, sys
+m = open(sys.argv[1], newline="").read()
+head, body = m.split("\r\n\r\n", 1)
+body = body.replace("m=audio", "m=audio", 1) + "a=key-mgmt:mikey %s\r\n" % sys.argv[2]
+head = re.sub(r"Content-Length: \d+", "Content-Length: %d" % len(body), head)
+open(sys.argv[1], "w", newline="").write(head + "\r\n\r\n" + body)
+PYEOF2
+sed 's/cache_ttl = 4; negative_ttl = 1;/cache_ttl = 0; negative_ttl = 0;/' "$WORK/primary.conf" >"$WORK/ttl0.conf"
+run "$SDTOOL" decide -c "$WORK/ttl0.conf" --json "$WORK/two.sip"
+is "cache_ttl = 0, an INVITE with I_MESSAGEs for two users: decided (mikey-disagree), each asked once" \
+	"$RC $(jqo '[.decision, .rule]' "$WORK/out") $(searches sip:ted@partner.example) $(searches sip:ursula@partner.example)" \
+	'0 ["reject","mikey-disagree"] 1 1'
+
 # ---- 3. faults ----
 ldap_stop
 calls "slapd stopped" 10 sip:erin@partner.example sip:bob@partner.example
