@@ -1,6 +1,7 @@
 /* mcx-sdproxy.conf loader: libconfig syntax, typed extraction with defaults in one place, semantic checks. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -131,6 +132,7 @@ static const struct field server_fields[] = {
 	INT(struct conf, "workers", server.workers, 1, CONF_WORKERS_MAX),
 	INT(struct conf, "worker_port_base", server.worker_port_base, 1, 65535),
 	FIELD(struct conf, "peers", F_STRINGS, server.peers),
+	FIELD(struct conf, "metrics_listen", F_STRING, server.metrics_listen),
 	END
 };
 
@@ -720,9 +722,50 @@ static const struct conf_kms *conf_kms_find(const struct conf *c, const char *ur
 	return NULL;
 }
 
+/* "http://HOST:PORT/PATH": a host (name, IPv4, or [IPv6]), a port, a path; no query, no user, no TLS. */
+static bool metrics_url_ok(const char *u)
+{
+	const char *h, *p;
+
+	if (strncmp(u, "http://", 7) != 0)
+		return false;
+	h = u + 7;
+	if (*h == '[') {
+		if ((p = strchr(h, ']')) == NULL || p == h + 1)
+			return false;
+		for (const char *x = h + 1; x < p; x++)
+			if (!isxdigit((unsigned char)*x) && *x != ':' && *x != '.')
+				return false;
+		p++;
+	} else {
+		for (p = h; *p && *p != ':' && *p != '/'; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+				return false;
+		if (p == h)
+			return false;
+	}
+	if (*p++ != ':')
+		return false;
+	long port = 0;
+	const char *digits = p;
+	for (; isdigit((unsigned char)*p) && port <= 65535; p++)
+		port = port * 10 + (*p - '0');
+	if (p == digits || port < 1 || port > 65535 || *p != '/')
+		return false;
+	for (; *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '?' || *p == '#' || *p == '%')
+			return false;
+	return true;
+}
+
 static void check_server(struct loader *ld, const struct conf *c, const config_setting_t *s)
 {
 	const config_setting_t *ls = member(s, "listen");
+
+	if (c->server.metrics_listen && !metrics_url_ok(c->server.metrics_listen))
+		diag(ld, member(s, "metrics_listen"),
+		    "server.metrics_listen: not an HTTP URL \"%s\" (http://HOST:PORT/PATH, e.g. http://127.0.0.1:9099/metrics)",
+		    c->server.metrics_listen);
 
 	if (!c->server.uri)
 		diag(ld, s, "missing required key 'server.uri'");
@@ -1093,6 +1136,7 @@ void conf_free(struct conf *c)
 	strings_clear(&c->server.listen);
 	strings_clear(&c->server.peers);
 	free(c->server.next_hop);
+	free(c->server.metrics_listen);
 	for (size_t i = 0; i < c->n_kms; i++)
 		free(c->kms[i].uri);
 	free(c->kms);

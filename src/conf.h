@@ -108,6 +108,7 @@ struct conf {
 		int workers;				/* worker processes; 0 (default): one per core */
 		int worker_port_base;			/* worker i's own port is base + i; 0 (default): the kernel's choice */
 		struct conf_strings peers;		/* who may send initial requests: CIDRs, TLS identities; empty: anyone */
+		char *metrics_listen;			/* http://HOST:PORT/PATH of the Prometheus endpoint; NULL: none */
 	} server;
 	struct conf_kms *kms;
 	size_t n_kms;

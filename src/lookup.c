@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf.h"
 #include "lookup.h"
+#include "metrics.h"
 
 /* The known backends, by name: the table, and those the programs register. */
 #define MAX_BACKENDS 4
@@ -107,7 +109,22 @@ enum lookup_status lookup_find(struct lookup *l, const char *user, struct lookup
 	/* The same contract for every backend: they never see an empty user. */
 	if (!l || !res || !user || !user[0])
 		return LOOKUP_FAILED;
-	return l->ops->find(l->state, user, res);
+	if (!metrics_enabled())
+		return l->ops->find(l->state, user, res);
+	/* Counted once per answer a decision gets: a "pending" is not one (its answer comes later). */
+	struct timespec t0, t1;
+	bool table = l->ops == &lookup_table_ops;
+	if (table)
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+	enum lookup_status st = l->ops->find(l->state, user, res);
+	if (table) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_lookup_seconds("table", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
+	if (st != LOOKUP_PENDING)
+		metrics_lookup(l->ops->name, st == LOOKUP_FOUND ? METRICS_LOOKUP_FOUND :
+		    st == LOOKUP_NOT_FOUND ? METRICS_LOOKUP_NOT_FOUND : METRICS_LOOKUP_FAILED);
+	return st;
 }
 
 struct lookup_wait *lookup_wait(struct lookup *l, const char *user, lookup_ready_fn *fn, void *arg)

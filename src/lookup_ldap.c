@@ -24,6 +24,7 @@
 #include "lookup.h"
 #include "lookup_entry.h"
 #include "lookup_ldap.h"
+#include "metrics.h"
 
 /*
  * How it works.  One client per process and per set of settings: the
@@ -106,6 +107,7 @@ struct query {
 	struct query *mnext;		/* by msgid, while sent */
 	uint64_t hash;
 	int msgid;			/* -1: not sent yet */
+	int64_t started_ms;
 	int64_t deadline_ms;
 	struct lookup_wait *waiters;
 	char user[];
@@ -508,6 +510,7 @@ static void query_unlink(struct client *c, struct query *q)
 static void complete(struct client *c, struct query *q, struct answer *a)
 {
 	query_unlink(c, q);
+	metrics_lookup_seconds("ldap", (double)(now_ms() - q->started_ms) / 1000.0);
 	if (a->status == LOOKUP_FAILED)
 		c->failed++;
 	else
@@ -1158,10 +1161,12 @@ static enum lookup_status dir_find(void *state, const char *user, struct lookup_
 		return LOOKUP_FAILED;
 	uint64_t h = hash_of(user);
 	if ((e = cache_get(c, user, h)) != NULL) {
+		metrics_lookup_cache(true);
 		if (e->a->status == LOOKUP_FOUND)
 			fill(e->a, res, "cache");
 		return e->a->status;
 	}
+	metrics_lookup_cache(false);
 	if (query_find(c, user, h))
 		return LOOKUP_PENDING;
 	if (c->state == LOST) {
@@ -1175,7 +1180,8 @@ static enum lookup_status dir_find(void *state, const char *user, struct lookup_
 	memcpy(q->user, user, len + 1);
 	q->hash = h;
 	q->msgid = -1;
-	q->deadline_ms = now_ms() + c->s.timeout_ms;
+	q->started_ms = now_ms();
+	q->deadline_ms = q->started_ms + c->s.timeout_ms;
 	q->hnext = c->by_user[h % QUERY_BUCKETS];
 	c->by_user[h % QUERY_BUCKETS] = q;
 	if ((q->next = c->queries) != NULL)

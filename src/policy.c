@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <ctype.h>
 
@@ -12,6 +13,7 @@
 
 #include "eccsi.h"
 #include "json.h"
+#include "metrics.h"
 #include "policy.h"
 #include "timeutil.h"
 #include "uid.h"
@@ -129,6 +131,15 @@ static void krr_id(const struct policy_request *req, int64_t now, const char *sa
 }
 
 /* Build, encode (and sign) the KRR we send upstream. */
+/* A monotonic clock in seconds, for the metrics' time histograms. */
+static double seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int make_krr(const struct policy_ctx *c, const struct policy_request *req, int64_t now,
     const char *salt, const char *const uris[KRR_URI__COUNT], const struct kms_set *ai,
     const struct kms_set *ar, const char *embed, const struct krr_doc *embed_doc, struct policy_outcome *out)
@@ -153,6 +164,7 @@ static int make_krr(const struct policy_ctx *c, const struct policy_request *req
 	if (rc == 0 && embed && (k->embedded_xml = strdup(embed)) == NULL)
 		rc = -ENOMEM;
 	k->embedded_doc = embed_doc;	/* embed as parsed already: not parsed again */
+	double t0 = c->signer ? seconds_now() : 0;
 	if (rc == 0)
 		rc = c->signer ? krr_encode_signed(k, c->signer, &out->krr_xml, &out->krr_len, &err)
 			       : krr_encode(k, &out->krr_xml, &out->krr_len, &err);
@@ -160,6 +172,11 @@ static int make_krr(const struct policy_ctx *c, const struct policy_request *req
 	if (rc < 0) {
 		krr_free(k);
 		return rc;
+	}
+	metrics_krr(METRICS_KRR_BUILT);
+	if (c->signer) {
+		metrics_krr(METRICS_KRR_SIGNED);
+		metrics_krr_sign_seconds(seconds_now() - t0);
 	}
 	out->krr = k;
 	return 0;
@@ -230,6 +247,16 @@ static int audit(const struct policy_ctx *c, const struct policy_request *req, c
 		return -ENOMEM;
 	}
 	out->audit = j.buf;	/* the writer's buffer becomes the record */
+	/* Every decision is audited here, once: the metrics count it at the same place. */
+	metrics_decision(policy_decision_name(out->decision), out->rule, im ? im->idrkmsi : NULL, im ? im->idrkmsr : NULL);
+	if (out->signature)
+		metrics_krr_verified(out->signature);
+	if (out->decision == POLICY_PASS && out->signature)
+		metrics_krr(METRICS_KRR_PASSED);
+	else if (out->decision == POLICY_REPLACE)
+		metrics_krr(METRICS_KRR_REPLACED);
+	else if (out->decision == POLICY_DISCARD)
+		metrics_krr(METRICS_KRR_DISCARDED);
 	return 0;
 }
 
@@ -591,8 +618,10 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 		out->signature = "unsigned";
 	} else if (c->verifier) {
 		struct krr_verdict v;
+		double t0 = seconds_now();
 		if ((rc = krr_verify_doc(c->verifier, parsed, now, &v)) < 0)
 			goto out;
+		metrics_krr_verify_seconds(seconds_now() - t0);
 		out->signature = v.valid ? "valid" : "invalid";
 		if (v.valid && v.signer && (out->signer = strdup(v.signer)) == NULL)
 			rc = -ENOMEM;

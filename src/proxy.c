@@ -53,6 +53,8 @@ struct txn;
 #include "krr.h"
 #include "log.h"
 #include "lookup_ldap.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "overload.h"
 #include "policy.h"
 #include "proxy.h"
@@ -132,6 +134,7 @@ struct proxy {
 	struct txn *by_branch[BRANCH_BUCKETS];	/* detached INVITEs (see detach) */
 	char tls_dir[256];		/* the credentials' folder while the transports are bound */
 	struct ratelimit *rl;		/* limits.source_rate's buckets */
+	struct metrics_http *metrics;	/* server.metrics_listen: worker 0's (or the one process's) */
 };
 
 /* One proxied request: the server transaction upstream, the client one downstream. */
@@ -523,6 +526,7 @@ static void detached_answer(struct txn *t, msg_t *msg, sip_t *sip)
 {
 	int status = sip->sip_status->st_status;
 
+	metrics_sip_response(status);
 	if (status <= 100) {
 		msg_destroy(msg);
 		return;
@@ -597,6 +601,8 @@ static int on_response(struct txn *t, nta_outgoing_t *orq, const sip_t *sip)
 {
 	int status = sip && sip->sip_status ? sip->sip_status->st_status : nta_outgoing_status(orq);
 
+	if (sip && sip->sip_status)
+		metrics_sip_response(status);	/* from the next hop (not nta's own 408 or 503) */
 	if (status <= 100 || t->answered)
 		return 0;		/* 100 Trying is hop by hop; nta sends ours (EXTRA_100) */
 	if (status == 503 && (!sip || (sip->sip_flags & NTA_OWN_RESPONSE)) && t->next_target < t->targets.n) {
@@ -757,6 +763,7 @@ static int on_stray(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 	}
 	if (ours && sip->sip_via->v_next) {
 		int status = sip->sip_status->st_status;
+		metrics_sip_response(status);	/* to a request sent on statelessly */
 		/* nta_msg_tsend takes our Via off a response and sends it to the next one; it frees msg either way. */
 		if (nta_msg_tsend(agent, msg, NULL, TAG_END()) < 0)
 			log_debug("stray response %d not forwarded", status);
@@ -1275,6 +1282,7 @@ static void measure_load(struct proxy *p)
 		.max_in_flight = (unsigned)cf->overload.max_in_flight, .retry_after = (unsigned)cf->overload.retry_after,
 	};
 	load_changed(p, overload_update(&p->overload, &l, p->queue_pct, p->in_flight));
+	metrics_in_flight(p->in_flight);
 }
 
 /* Is u (a next hop nta sent to) host:port over TLS?  host as the socket names it (IPv6 without brackets). */
@@ -1538,6 +1546,7 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 {
 	(void)leg;
 	sip_method_t method = in->sip_request->rq_method;
+	metrics_sip_request(in->sip_request->rq_method_name);
 	bool ack = method == sip_method_ack;
 	/* Where it came from, read once: the request may be answered (and freed) before it is needed. */
 	su_sockaddr_t src = { .su_family = AF_UNSPEC };
@@ -1551,8 +1560,14 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 
 	if (p->stopping)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 503, NULL);
-	if (refused_for_load(p, irq, in) || refused_for_flood(p, irq, in, src.su_family == AF_UNSPEC ? NULL : &src))
+	if (refused_for_load(p, irq, in)) {
+		metrics_refused(METRICS_REFUSED_OVERLOAD);
 		return 0;
+	}
+	if (refused_for_flood(p, irq, in, src.su_family == AF_UNSPEC ? NULL : &src)) {
+		metrics_refused(METRICS_REFUSED_FLOOD);
+		return 0;
+	}
 	if (in->sip_max_forwards && in->sip_max_forwards->mf_count == 0)
 		return ack ? (nta_incoming_destroy(irq), 0) : reply_now(irq, 483, NULL);
 	if (looped(p, in)) {
@@ -1595,8 +1610,10 @@ static int on_request(struct proxy *p, nta_leg_t *leg, nta_incoming_t *irq, cons
 
 	struct request_facts *facts;
 	const char *call_id = in->sip_call_id && in->sip_call_id->i_id ? in->sip_call_id->i_id : "-";
-	if (refused_access(p, irq, in, call_id))
+	if (refused_access(p, irq, in, call_id)) {
+		metrics_refused(METRICS_REFUSED_ACCESS);
 		return 0;
+	}
 	switch (decide(p, irq, in, call_id, &facts)) {
 	case 0:
 		if (ack)
@@ -1792,6 +1809,7 @@ static void forward_statelessly(struct proxy *p, msg_t *msg, sip_t *sip)
 static void on_request_message(struct proxy *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
 	if (goes_statelessly(p, sip)) {
+		metrics_sip_request(sip->sip_request->rq_method_name);
 		forward_statelessly(p, msg, sip);
 		return;
 	}
@@ -2044,6 +2062,12 @@ int proxy_new(struct world *w, const struct proxy_worker *worker, struct proxy *
 		proxy_free(p);
 		return rc;
 	}
+	/* One process serves the metrics (they are the whole daemon's: metrics.c adds every process's up). */
+	if (w->conf->server.metrics_listen && p->worker.index == 0 &&
+	    (p->metrics = metrics_http_start(p->root, w->conf->server.metrics_listen, err, errlen)) == NULL) {
+		proxy_free(p);
+		return -EADDRINUSE;
+	}
 	/* DNS gets half a non-INVITE transaction's time (16 T1, 8 s by default), 2 s at least. */
 	unsigned deadline = 16u * (unsigned)w->conf->server.sip_t1;
 	if ((p->resolver = resolver_new(p->root, deadline > 2000 ? deadline : 2000, err, errlen)) == NULL) {
@@ -2205,6 +2229,7 @@ void proxy_free(struct proxy *p)
 		su_root_deregister(p->root, p->sigindex);
 	if (p->sigfd >= 0)
 		close(p->sigfd);
+	metrics_http_stop(p->metrics);
 	if (p->root) {
 		lookup_ldap_detach();
 		su_root_destroy(p->root);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "keysigner.h"
 #include "krr.h"
 #include "log.h"
+#include "metrics.h"
 #include "lookup_ldap.h"
 #include "proxy.h"
 #include "workers.h"
@@ -121,6 +123,9 @@ static int reload(struct daemon *dm)
 			rc = -EINVAL;
 		}
 	}
+	/* A reload counts once, in the master (or the one process); every process shows its generation. */
+	if (dm->master || dm->workers <= 1)
+		metrics_reload(rc == 0);
 	if (rc < 0) {
 		log_error("reload refused: keeping configuration generation %u", dm->generation);
 	} else {
@@ -137,6 +142,7 @@ static int reload(struct daemon *dm)
 		if (!dm->master)
 			open_audit(w->conf);
 		log_info("reload: configuration %s loaded (generation %u)", dm->config, dm->generation);
+		metrics_generation(dm->generation);
 	}
 	if (!dm->master)
 		sd_notify(0, "READY=1");
@@ -266,6 +272,8 @@ static int serve(struct daemon *dm, const sigset_t *set)
 /* Load, check or serve; returns the exit status.  Everything it sets up, it tears down. */
 static int run(struct daemon *dm, bool foreground, bool check)
 {
+	int rc, status;
+
 	/* Serving, the KRR private key is read by signer processes alone (keysigner.c); -t checks it here. */
 	if (!check)
 		world_set_remote_signer(keysigner_sign, (void *)(uintptr_t)1);
@@ -285,6 +293,16 @@ static int run(struct daemon *dm, bool foreground, bool check)
 	}
 	dm->world->generation = dm->generation = 1;
 	dm->workers = workers_wanted(dm->world->conf);
+	/* The counters' shared mapping, before any fork: a slot for the master (or the one process) and each worker. */
+	if (dm->world->conf->server.metrics_listen) {
+		if ((rc = metrics_init(1 + (dm->workers > 1 ? dm->workers : 0))) < 0) {
+			fprintf(stderr, "mcx-sdproxyd: no memory for the metrics: %s\n", strerror(-rc));
+			world_unref(dm->world);
+			return EXIT_RUNTIME;
+		}
+		metrics_started((int64_t)time(NULL), dm->workers);
+		metrics_generation(1);
+	}
 	if (getrandom(&dm->daemon_key, sizeof(dm->daemon_key), 0) != (ssize_t)sizeof(dm->daemon_key)) {
 		fprintf(stderr, "mcx-sdproxyd: no random numbers: %s\n", strerror(errno));
 		world_unref(dm->world);
@@ -302,7 +320,7 @@ static int run(struct daemon *dm, bool foreground, bool check)
 	sigprocmask(SIG_BLOCK, dm->workers > 1 ? &master_set : &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int rc, status = EXIT_RUNTIME;
+	status = EXIT_RUNTIME;
 	if (!foreground && (rc = detach()) < 0) {
 		fprintf(stderr, "mcx-sdproxyd: cannot run in the background: %s\n", strerror(-rc));
 		world_unref(dm->world);
@@ -320,6 +338,8 @@ static int run(struct daemon *dm, bool foreground, bool check)
 		if (rc == 1) {
 			dm->master = false;
 			dm->index = ws.index;
+			metrics_use_slot(ws.index + 1);
+			metrics_generation(dm->generation);
 			dm->first = ws.first;
 			dm->report_fd = ws.report_fd;
 			status = serve(dm, &set);

@@ -46,6 +46,7 @@
 #include <openssl/x509.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "sofia_tls.h"
 #include "tls_creds.h"
 
@@ -154,8 +155,10 @@ static void on_info(const SSL *ssl, int where, int ret)
 	}
 	peer_text(ssl, peer, sizeof(peer));
 	snprintf(why, sizeof(why), "%s the alert \"%s\"", where & SSL_CB_WRITE ? "we sent" : "it sent", alert_text(ret));
-	if (!SSL_is_init_finished(ssl))
+	if (!SSL_is_init_finished(ssl)) {
 		note_refused(ssl, why);
+		metrics_refused(METRICS_REFUSED_TLS);
+	}
 	if (where & SSL_CB_WRITE)
 		log_warn("TLS %s: %s: %s", peer, SSL_is_init_finished(ssl) ? "connection closed" : "handshake refused", why);
 	else

@@ -237,13 +237,14 @@ ue_krr() {
 #   peers=TEXT (server.peers entries, quoted, comma-separated; none by default: anyone)
 #   extra=TEXT (appended to the file: other groups, such as limits = { ... };)
 #   crl=PATH (krr.crl; none by default)   lookup_failure=reject|forward (policy.on_lookup_failure)
+#   metrics=URL (server.metrics_listen; none by default)
 # Key paths are absolute; the audit log is $WORK/FILE-without-.conf-audit.jsonl.
 make_conf() {
 	m_f=$1
 	shift
 	m_role=primary m_host=127.0.0.1 m_port=5060 m_tr="udp tcp" m_nh='' m_t1='' m_kms='' m_kx=''
 	m_lookup='' m_unknown='' m_malformed=reject m_uninsp=reject m_di='' m_dr='' m_rs=false m_level=info m_signer=
-	m_peers= m_extra= m_crl= m_lf=
+	m_peers= m_extra= m_crl= m_lf= m_metrics=
 	for m_a; do
 		case $m_a in
 		role=*) m_role=${m_a#*=} ;;
@@ -267,6 +268,7 @@ make_conf() {
 		extra=*) m_extra=${m_a#*=} ;;
 		crl=*) m_crl=${m_a#*=} ;;
 		lookup_failure=*) m_lf=${m_a#*=} ;;
+		metrics=*) m_metrics=${m_a#*=} ;;
 		*) echo "make_conf: unknown setting $m_a" >&2; return 2 ;;
 		esac
 	done
@@ -319,6 +321,7 @@ make_conf() {
 		[ -z "$m_t1" ] || echo "  sip_t1 = $m_t1;"
 		echo "  workers = ${MCX_TEST_WORKERS:-1};"
 		[ -z "$m_peers" ] || echo "  peers = [ $m_peers ];"
+		[ -z "$m_metrics" ] || echo "  metrics_listen = \"$m_metrics\";"
 		echo "};"
 		echo "kms = (
   $m_kms
