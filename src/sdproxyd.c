@@ -134,6 +134,9 @@ static int reload(struct daemon *dm)
 			log_warn("reload: server.workers changed: it takes effect at the next start");
 		if (dm->master && w->conf->server.worker_port_base != dm->world->conf->server.worker_port_base)
 			log_warn("reload: server.worker_port_base changed: it takes effect at the next start");
+		const char *was = dm->world->conf->server.metrics_listen, *now = w->conf->server.metrics_listen;
+		if ((dm->master || dm->workers <= 1) && (!was != !now || (was && strcmp(was, now) != 0)))
+			log_warn("reload: server.metrics_listen changed: it takes effect at the next start");
 		if (dm->proxy)
 			proxy_set_world(dm->proxy, w);
 		world_unref(dm->world);
