@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "krr.h"
 #include "metrics.h"
 
 #define RULES_MAX	96		/* (decision, rule) series per slot: the rules are a fixed set */
@@ -58,6 +59,7 @@ struct slot {
 	uint64_t pairs_other;
 	uint64_t krr[METRICS_KRR__COUNT];
 	uint64_t krr_verified[4];
+	uint64_t krr_invalid[KRR_E__COUNT];
 	struct hist sign, verify;
 	uint64_t lookups[2][METRICS_LOOKUP__COUNT];
 	uint64_t cache[2];		/* miss, hit */
@@ -188,6 +190,12 @@ void metrics_krr_verified(const char *signature)
 
 	if (mine && i >= 0)
 		add(&mine->krr_verified[i], 1);
+}
+
+void metrics_krr_invalid(int code)
+{
+	if (mine && code >= 0 && code < KRR_E__COUNT)
+		add(&mine->krr_invalid[code], 1);
 }
 
 void metrics_krr_sign_seconds(double s)
@@ -468,6 +476,11 @@ char *metrics_render(const char *version, size_t *len)
 	for (size_t i = 0; i < 4; i++)
 		put(&o, "mcx_sdproxy_krr_verifications_total{signature=\"%s\"} %llu\n", signatures[i],
 		    (unsigned long long)TOTAL(krr_verified[i]));
+	head(&o, "mcx_sdproxy_krr_invalid_total", "counter", "Downstream KRRs whose signature did not verify, by reason.");
+	for (int i = 0; i < KRR_E__COUNT; i++)
+		if (TOTAL(krr_invalid[i]))
+			put(&o, "mcx_sdproxy_krr_invalid_total{reason=\"%s\"} %llu\n", krr_err_name((enum krr_err)i),
+			    (unsigned long long)TOTAL(krr_invalid[i]));
 	head(&o, "mcx_sdproxy_krr_sign_seconds", "histogram", "Time to sign a KRR (the signer process's part included).");
 	histogram(&o, "mcx_sdproxy_krr_sign_seconds", "", offsetof(struct slot, sign));
 	head(&o, "mcx_sdproxy_krr_verify_seconds", "histogram", "Time to verify a downstream KRR's signature.");

@@ -55,6 +55,8 @@ void metrics_decision(const char *decision, const char *rule, const char *initia
 void metrics_krr(enum metrics_krr event);
 /* A downstream KRR's signature: "valid", "invalid", "unsigned" or "malformed". */
 void metrics_krr_verified(const char *signature);
+/* An invalid downstream signature, by its reason (an enum krr_err: "signature", "certificate", ...). */
+void metrics_krr_invalid(int krr_err_code);
 void metrics_krr_sign_seconds(double s);
 void metrics_krr_verify_seconds(double s);
 /* A lookup answered (backend "table" or "ldap"), and how long the backend took for it. */

@@ -622,6 +622,8 @@ int policy_decide_krr(const struct policy_ctx *c, const struct policy_request *r
 		if ((rc = krr_verify_doc(c->verifier, parsed, now, &v)) < 0)
 			goto out;
 		metrics_krr_verify_seconds(seconds_now() - t0);
+		if (!v.valid)
+			metrics_krr_invalid(v.why.code);
 		out->signature = v.valid ? "valid" : "invalid";
 		if (v.valid && v.signer && (out->signer = strdup(v.signer)) == NULL)
 			rc = -ENOMEM;

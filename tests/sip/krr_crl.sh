@@ -78,7 +78,7 @@ like "krr verify --crl with no CRL in the file: a clear error" "$RC $(cat "$WORK
 
 # ---- the daemon: pass before the revocation, discard after SIGHUP ----
 make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_UAS;transport=udp" require_signed=true \
-	crl="$CA/empty-crl.pem"
+	crl="$CA/empty-crl.pem" metrics="http://$L:$((P_PRI + 30))/metrics"
 start_daemon primary.conf primary || { done_testing; exit 1; }
 B64=$(mikey_b64 "$ALICE" "$BOB" "$H" "$P")
 call() {	# NAME: alice calls, bob answers 488 with $WORK/uas-krr.xml
@@ -103,6 +103,10 @@ is "after: alice gets a plain 488, bob's KRR discarded (the call's own KMSs are 
 expect_decision primary primary.conf "$CID" "forward 4:acceptable 0 $BOB" "discard discard:unverified-plain-488 488 $BOB"
 is "after: audited with the downstream KRR's signature invalid" \
 	"$(audit_of primary.conf "$CID" | "$JQ" -r 'select(.decision == "discard") | .downstream_krr.signature')" invalid
+M=http://$L:$((P_PRI + 30))/metrics
+is "the metrics: one KRR passed (before), one discarded (after), invalid for its revoked signer" \
+	"$(metric_value "$M" 'mcx_sdproxy_krr_total{event="passed"}') $(metric_value "$M" 'mcx_sdproxy_krr_total{event="discarded"}') $(metric_value "$M" 'mcx_sdproxy_krr_invalid_total{reason="untrusted-certificate"}')" \
+	"1 1 1"
 run "$SDTOOL" decide -c "$WORK/primary.conf" --json "$SENT"
 # (decide sees the 488 alone, not alice's INVITE: it proposes from the KRR's own KMSs, so its rule
 # says own-krr where the daemon, which knows the call's acceptable KMSs, had nothing to propose)

@@ -44,7 +44,7 @@ TABLE='{ user = "sip:*@partner.example";
       domains = ( { kms = "kms.home.example"; external = [ "kms.partner.example" ]; } ); }'
 LDAP_EXTRA='cache_ttl = 4; negative_ttl = 1; timeout_ms = 500;'
 make_conf primary.conf role=primary port="$P_PRI" next_hop="sip:$L:$P_UAS;transport=udp" unknown=reject \
-	lookup="$TABLE" peers='"127.0.0.1"'
+	lookup="$TABLE" peers='"127.0.0.1"' metrics="http://$L:$((P_PRI + 30))/metrics"
 ok "slapd started on $LDAP_URI with the shipped schema; the entries added with ldapadd"
 sip_sink "$P_UAS"
 start_daemon primary.conf primary || { done_testing; exit 1; }
@@ -259,5 +259,14 @@ like "... the reason" "$(cat "$WORK/err")" "StartTLS"
 check "the daemon's log shows no error or warning but the directory's" sh -c \
 	"! grep -E '\]: (error|warning): ' '$WORK/primary.log' | grep -v ': lookup: '"
 
+M=http://$L:$((P_PRI + 30))/metrics
+m_found=$(metric_value "$M" 'mcx_sdproxy_lookups_total{backend="ldap",outcome="found"}')
+m_nf=$(metric_value "$M" 'mcx_sdproxy_lookups_total{backend="ldap",outcome="not_found"}')
+m_failed=$(metric_value "$M" 'mcx_sdproxy_lookups_total{backend="ldap",outcome="failed"}')
+m_hit=$(metric_value "$M" 'mcx_sdproxy_lookup_cache_total{result="hit"}')
+m_miss=$(metric_value "$M" 'mcx_sdproxy_lookup_cache_total{result="miss"}')
+m_time=$(metric_value "$M" 'mcx_sdproxy_lookup_seconds_count{backend="ldap"}')
+check "the metrics saw it all: lookups found ($m_found), not found ($m_nf), failed ($m_failed); cache hits ($m_hit), misses ($m_miss); directory searches timed ($m_time)" \
+	sh -c "[ '$m_found' -ge 170 ] && [ '$m_nf' -ge 3 ] && [ '$m_failed' -ge 10 ] && [ '$m_hit' -ge 3 ] && [ '$m_miss' -ge 170 ] && [ '$m_time' -ge 150 ]"
 stop_daemon primary
 done_testing

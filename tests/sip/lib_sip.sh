@@ -162,6 +162,24 @@ sip_request() {
 	} >"$WORK/$1"
 }
 
+# metric_value URL SERIES: the value of SERIES (name{labels}, as written) in the exposition at
+# URL (server.metrics_listen), or "none".
+metric_value() {
+	python3 - "$1" "$2" <<'PYEOF'
+import sys, urllib.request
+try:
+    text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+except Exception as e:
+    print("none (%s)" % e)
+    sys.exit(0)
+for line in text.splitlines():
+    if line.startswith(sys.argv[2] + " "):
+        print(line[len(sys.argv[2]) + 1:])
+        sys.exit(0)
+print("none")
+PYEOF
+}
+
 # ---- keys, I_MESSAGEs, KRRs ----
 
 # sip_keys: $WORK/keys/krr-ca.pem and the home.example and partner.example signers
