@@ -136,7 +136,8 @@ kam_stop() {
 # ---- the daemon over TLS between two Kamailios ----
 # server.peers by TLS identity alone: the front's address (127.0.0.1) is no peer by itself
 make_conf primary.conf role=primary port="$P_PRI" transports=tls next_hop="sip:$L:$P_KB;transport=tls" \
-	peers='"sip:front@home.example", "sip:back@partner.example"'
+	peers='"sip:front@home.example", "sip:back@partner.example"' \
+	metrics="http://$L:$((P_PRI + 18))/metrics"
 echo "$TLS_CONF" >>"$WORK/primary.conf"
 run "$SDPROXYD" -t -c "$WORK/primary.conf"
 is "-t accepts the TLS configuration" "$RC $(cat "$WORK/out")" "0 $WORK/primary.conf: configuration ok"
@@ -172,7 +173,6 @@ got_krr krr krr "$HOME_URI" null
 is "the KRR's lists" "$(krr_lists "$WORK/krr.krr.json")" "[[\"$H\"],[\"$P\"]]"
 
 # ---- peers the daemon must refuse ----
-# tls_peer NAME ARGS...: openssl s_client to the daemon with ARGS, sending an INVITE to bob.
 # tls_peer NAME ARGS...: openssl s_client to the daemon with ARGS, sending an INVITE to bob
 # (Call-ID tls-NAME).
 uas_start bob2 uas_swallow $L "$P_UAS" -timeout 60s
@@ -206,6 +206,10 @@ like "no certificate: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | 
 tls_peer tls11 -tls1_1 -cert "$T/front-cert.pem" -key "$T/front-key.pem"
 like "TLS 1.1: refused, logged" "$(grep 'TLS from' "$WORK/primary.log" | tail -n 1)" \
 	"handshake refused: we sent the alert \"protocol version\""
+M=http://$L:$((P_PRI + 18))/metrics
+is "the metrics: five handshakes refused (another CA, expired, outsider, none, TLS 1.1), two peers refused 403" \
+	"$(metric_value "$M" 'mcx_sdproxy_refused_total{reason="tls"}') $(metric_value "$M" 'mcx_sdproxy_refused_total{reason="access"}')" \
+	"5 2"
 # the positive control: the same INVITE with the front's certificate reaches bob
 tls_peer good -cert "$T/front-cert.pem" -key "$T/front-key.pem"
 uas_wait bob2 150
