@@ -146,6 +146,24 @@ is "promtool still accepts the exposition" "$RC $(cat "$WORK/out" "$WORK/err")" 
 is "... the pair's label escaped (\\\" and \\\\)" \
 	"$(expo 'mcx_sdproxy_kms_pair_decisions_total{initiator_kms="kms.\"evil\\}.example",receiver_kms="'"$P"'"}')" 1
 
+# ---- with workers: one scrape, every worker's counts ----
+if [ "${MCX_TEST_WORKERS:-1}" -gt 1 ]; then
+	# INVITEs from a new socket each (the kernel gives a source to one worker) until both workers
+	# have decided some; each is redirected with a KRR by the daemon itself.
+	B64W=$(mikey_b64 "$ALICE" "$BOB" "$H" "$WRONG")
+	n=0
+	while [ "$n" -lt 40 ]; do
+		python3 "$top_srcdir/tests/sip/invites.py" "$P_PRI" 5 "sip:bob@partner.example=$B64W" >/dev/null || :
+		n=$((n + 1))
+		w1=$(grep -c 'worker 1: call inv-.*rule 1a:receiver-kms' "$WORK/primary.log" || :)
+		w2=$(grep -c 'worker 2: call inv-.*rule 1a:receiver-kms' "$WORK/primary.log" || :)
+		[ "$w1" -eq 0 ] || [ "$w2" -eq 0 ] || break
+	done
+	check "both workers decided some of $n INVITEs from new sockets ($w1 and $w2)" [ "$w1" -gt 0 -a "$w2" -gt 0 ]
+	is "one scrape counts both workers' decisions" \
+		"$(metric_value "$URL" 'mcx_sdproxy_decisions_total{decision="krr",rule="1a:receiver-kms"}')" $((KRR + n))
+fi
+
 # ---- a reload counts ----
 check "SIGHUP: reloaded" hup primary
 fetch "$URL"
