@@ -155,6 +155,7 @@ struct client {
 
 /* A connection being made in its own thread: everything it needs is its own. */
 struct attempt {
+	pthread_t thread;		/* joined when its result is read: gone before anything goes on */
 	struct client *client;		/* NULL once the client is gone: the result is dropped */
 	struct settings s;
 	LDAP *ld;			/* the result; NULL on failure */
@@ -742,8 +743,6 @@ static int notify_ready(void)
 static void start_attempt(struct client *c)
 {
 	struct attempt *a = calloc(1, sizeof(*a));
-	pthread_attr_t attr;
-	pthread_t th;
 	sigset_t all, old;
 	int rc = -ENOMEM;
 
@@ -752,10 +751,7 @@ static void start_attempt(struct client *c)
 		/* The thread takes no signal: the daemon's are read from a signalfd. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		rc = -pthread_create(&th, &attr, attempt_run, a);
-		pthread_attr_destroy(&attr);
+		rc = -pthread_create(&a->thread, NULL, attempt_run, a);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	if (rc < 0) {
@@ -841,6 +837,13 @@ static int on_notify(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
 	(void)w;
 	(void)arg;
 	while (read(notify[0], &a, sizeof(a)) == (ssize_t)sizeof(a)) {
+		/*
+		 * The thread wrote its last word: wait the moment it takes to end, so
+		 * that none outlives its result (a thread still ending when the
+		 * process exits keeps libc's per-thread buffers, which LeakSanitizer
+		 * then reports).
+		 */
+		pthread_join(a->thread, NULL);
 		struct client *c = a->client;
 		if (c) {
 			c->attempt = NULL;
