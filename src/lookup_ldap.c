@@ -935,12 +935,9 @@ static void take_result(struct client *c, LDAPMessage *msg)
 			answer_unref(best);
 			best = a;
 			best_exact = exact;
+			/* A bad entry that wins stays the winner: the lookup fails rather than fall back to a lesser one. */
 			ldap_memfree(best_dn);
 			best_dn = dn;
-			if (!a) {
-				/* A bad entry that would have answered: fail rather than fall back to a lesser one. */
-				break;
-			}
 		} else {
 			ldap_memfree(dn);
 		}
@@ -980,7 +977,8 @@ static int on_readable(su_root_magic_t *m, su_wait_t *w, su_wakeup_arg_t *arg)
 			drop_connection(c, ldap_err2string(e));
 			break;
 		}
-		if (rc == LDAP_RES_SEARCH_RESULT)
+		/* A whole search (LDAP_MSG_ALL): its type is that of the chain's first message. */
+		if (rc == LDAP_RES_SEARCH_RESULT || rc == LDAP_RES_SEARCH_ENTRY || rc == LDAP_RES_SEARCH_REFERENCE)
 			take_result(c, msg);
 		ldap_msgfree(msg);
 	}

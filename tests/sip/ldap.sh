@@ -227,6 +227,15 @@ is "an entry with a control character in a value: 503, not the domain's entry (4
 like "... and the log names the entry and the fault" "$(grep 'directory entry' "$WORK/primary.log" | tail -n 1)" \
 	"error: lookup: directory entry cn=mallory,ou=primary-1,dc=test: mcxSecurityDomain: a character that no KMS URI has"
 
+# The other way round: a domain's entry that cannot be read does not spoil a user's own good entry
+# (whichever order slapd returns them in), and fails the domain's other users.
+printf 'dn: cn=bad-domain,ou=primary-1,dc=test\nobjectClass: applicationProcess\nobjectClass: mcxUser\ncn: bad-domain\nmcxUserUri: sip:*@bad.example\nmcxSecurityDomain: {x}kms.partner.example\n\ndn: cn=good,ou=primary-1,dc=test\nobjectClass: applicationProcess\nobjectClass: mcxUser\ncn: good\nmcxUserUri: sip:good@bad.example\nmcxSecurityDomain: kms.partner.example kms.home.example\n' \
+	>"$WORK/bad-domain.ldif"
+ldap_add "$WORK/bad-domain.ldif"
+calls "good and other of bad.example" 5 sip:good@bad.example sip:other@bad.example
+is "a user's good entry answers despite its domain's bad one (486); the domain's other user: 503" \
+	"$(awk '{ print $1 }' "$WORK/calls" | tr '\n' ' ')" "486 503 "
+
 # Binding as a DN with its password from bind_secret_file.
 printf '%s\n' "$LDAP_SECRET" >"$WORK/ldap-secret"
 printf 'wrong\n' >"$WORK/ldap-wrong"
