@@ -50,8 +50,9 @@ struct lookup_files {
 };
 
 /*
- * A backend: the table of the configuration today, a centralised service
- * later.  find() must not block for long: the daemon calls it per request.
+ * A backend: the table of the configuration, or a directory (ldap).  find()
+ * never blocks: the daemon calls it per request.  A backend that must ask
+ * elsewhere says LOOKUP_PENDING and provides wait and cancel.
  *
  * open() copies what it needs from c (the caller may free c right after)
  * and returns 0 with *state, or a negative errno with a message in err.
@@ -80,7 +81,7 @@ int lookup_register(const struct lookup_ops *ops);
 struct lookup;
 
 /*
- * Open the backend named by conf->lookup.backend (only "table" today).
+ * Open the backend named by conf->lookup.backend ("table", or one registered).
  * Returns 0 with *out (free with lookup_close), or with a one-line message
  * in err (when err is not NULL): -ENOENT for an unknown backend name,
  * -EINVAL for a missing backend name or an entry the backend cannot hold
