@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -187,16 +186,11 @@ static uint64_t hash_of(const char *s)
 	return h;
 }
 
-static void fail_text(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail_text(char *err, size_t errlen, const char *fmt, ...)
+/* open's message: the caller may want none (err NULL); every one here is a fixed text. */
+static void say(char *err, size_t errlen, const char *msg)
 {
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
 }
 
 /* ---- settings ---- */
@@ -1080,16 +1074,16 @@ static int dir_open(const struct conf *cf, const struct lookup_files *files, voi
 	int rc;
 
 	if (cf->lookup.ldap.uris.n == 0 || !cf->lookup.ldap.base) {
-		fail_text(err, errlen, "lookup.ldap: uris and base are required");
+		say(err, errlen, "lookup.ldap: uris and base are required");
 		return -EINVAL;
 	}
 	if ((rc = settings_from(&s, &cf->lookup.ldap, files)) < 0) {
-		fail_text(err, errlen, "lookup: out of memory");
+		say(err, errlen, "lookup: out of memory");
 		return rc;
 	}
 	if (settings_key(&s, key) < 0) {
 		settings_clear(&s);
-		fail_text(err, errlen, "lookup: out of memory");
+		say(err, errlen, "lookup: out of memory");
 		return -ENOMEM;
 	}
 	for (c = clients; c; c = c->next)
@@ -1102,7 +1096,7 @@ static int dir_open(const struct conf *cf, const struct lookup_files *files, voi
 		}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		settings_clear(&s);
-		fail_text(err, errlen, "lookup: out of memory");
+		say(err, errlen, "lookup: out of memory");
 		return -ENOMEM;
 	}
 	c->refs = 1;

@@ -162,13 +162,18 @@ is "while the directory is lost, lookups fail fast: three 503" "$(statuses)" "50
 check "... each within 200 ms ($(awk '{ print $2 }' "$WORK/calls" | tr '\n' ' ')ms)" \
 	awk '$2 >= 200 { exit 1 }' "$WORK/calls"
 
+# forwarded_again USER TRIES: an INVITE for USER every 0.25 s until one is forwarded (back=yes) or TRIES.
+forwarded_again() {
+	back=no
+	for i in $(seq "$2"); do
+		calls "$1, until forwarded" 3 "$1"
+		[ "$(statuses)" != "486 x1" ] || { back=yes; break; }
+		sleep 0.25
+	done
+}
+
 ldap_start "$LDAP_PORT" >/dev/null
-back=no
-for i in $(seq 40); do
-	calls "after the restart" 3 sip:ivan@partner.example
-	[ "$(statuses)" != "486 x1" ] || { back=yes; break; }
-	sleep 0.25
-done
+forwarded_again sip:ivan@partner.example 40
 is "slapd started again: lookups work again without a daemon restart" "$back" yes
 like "the daemon logged that the directory is back" "$(grep 'directory is back' "$WORK/primary.log" | tail -n 1)" \
 	"lookup: the directory is back: $LDAP_URI \\([0-9.]+ s after it was lost; [0-9]+ lookups failed meanwhile\\)"
@@ -185,12 +190,7 @@ wait_log primary "lookup: (lost the directory|the directory cannot be reached \\
 	ok "the daemon logged the silent directory (no answer for 500 ms)" ||
 	not_ok "the daemon logged the silent directory (no answer for 500 ms)"
 kill -CONT "$SLAPD_PID"
-back=no
-for i in $(seq 60); do
-	calls "after SIGCONT" 3 sip:judy@partner.example
-	[ "$(statuses)" != "486 x1" ] || { back=yes; break; }
-	sleep 0.25
-done
+forwarded_again sip:judy@partner.example 60
 is "slapd resumed (SIGCONT): lookups work again" "$back" yes
 
 # on_lookup_failure = "forward": a second daemon whose directory URI nobody listens on
